@@ -1,0 +1,110 @@
+"""The task "put {object} on {receptacle}" on one scene: reset, reward, success.
+
+Reward is the study's staged reward emitted as potential differences, so an
+episode's return equals its final potential:
+    potential = 0.1 * [target ever grasped] + 0.1 * [target held >= 5 consecutive steps]
+              + 1.0 * [success and grasped]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rl4vla.bench.conditions import Episode
+from rl4vla.sim import assets as A
+from rl4vla.sim.scene import Scene
+
+HOLD_STEPS = 5
+STATE_KEYS = {  # privileged state given to the scripted expert (and available to users)
+    "tcp_pos": (3,), "tcp_rot": (3, 3), "gripper": (), "obj_pos": (3,), "obj_quat": (4,),
+    "obj_lo": (3,), "obj_hi": (3,), "obj_axis_yaw": (), "rec_pos": (3,), "rec_top": (),
+    "grasped": (), "ever_grasped": (), "on_target": (), "step": (),
+}
+
+
+class Task:
+    """Episode logic on top of a Scene. Stateless between episodes except what reset sets."""
+
+    def __init__(self, scene: Scene, max_steps: int = 80, early_termination: bool = False):
+        self.scene = scene
+        self.max_steps = max_steps
+        self.early_termination = early_termination
+        self.episode: Episode | None = None
+
+    def reset(self, episode: Episode) -> None:
+        s = self.scene
+        s.clear()
+        s.set_table(episode.table)
+        for r in episode.receptacles:
+            s.place_receptacle(r.name, r.x, r.y, r.yaw)
+        for o in episode.objects:
+            s.place_object(o.name, o.x, o.y, o.yaw, drop=0.014)
+        s.set_robot(np.asarray(episode.joint_offsets, dtype=np.float64))
+        s.settle()
+        self.episode = episode
+        self.t = 0
+        self.ever_grasped = False
+        self.held = 0
+        self.held5 = False
+        self.grasped = False
+        self.success = False
+        self.potential = 0.0
+        self.ret = 0.0
+        self.done = False
+        self._obj = A.by_name(A.OBJECTS, episode.target_object)
+        self._rec = A.by_name(A.RECEPTACLES, episode.target_receptacle)
+
+    def step(self, action: np.ndarray) -> tuple[float, bool, bool, dict]:
+        if self.episode is None:
+            raise RuntimeError("step() before reset()")
+        if self.done:
+            raise RuntimeError(
+                "this episode has ended; reset it first (env.reset(options={'reset_mask': mask}))"
+            )
+        self.scene.step(action)
+        self.t += 1
+        ev = self.episode.extras.get("reposition")
+        if ev is not None and self.t == ev["step"]:
+            self.scene.place_object(self.episode.target_object, ev["x"], ev["y"], ev.get("yaw", 0.0), drop=0.02)
+        obj, rec = self.episode.target_object, self.episode.target_receptacle
+        self.grasped = self.scene.is_grasped(obj)
+        self.ever_grasped |= self.grasped
+        self.held = self.held + 1 if self.grasped else 0
+        self.held5 |= self.held >= HOLD_STEPS
+        self.success = self.ever_grasped and self.scene.on_receptacle(obj, rec)
+        pot = 0.1 * self.ever_grasped + 0.1 * self.held5 + 1.0 * self.success
+        reward = pot - self.potential
+        self.potential = pot
+        self.ret += reward
+        terminated = bool(self.early_termination and self.success)
+        truncated = self.t >= self.max_steps and not terminated
+        self.done = terminated or truncated
+        return reward, terminated, truncated, self.info()
+
+    def info(self) -> dict:
+        tcp, _ = self.scene.tcp_pose()
+        o, _ = self.scene.object_pose(self.episode.target_object)
+        r = self.scene.receptacle_pos(self.episode.target_receptacle)
+        return {
+            "success": self.success,
+            "grasped": self.grasped,
+            "ever_grasped": self.ever_grasped,
+            "held_steps": self.held,
+            "dist_tcp_obj": float(np.linalg.norm(tcp - o)),
+            "dist_obj_rec": float(np.linalg.norm((o - r)[:2])),
+            "return": self.ret,
+            "elapsed_steps": self.t,
+        }
+
+    def state(self) -> dict:
+        s = self.scene
+        tcp, rot = s.tcp_pose()
+        o, q = s.object_pose(self.episode.target_object)
+        yaw = 2 * np.arctan2(q[3], q[0])  # objects rest upright: yaw is enough
+        lo, hi = s.object_aabb(self.episode.target_object)
+        return {
+            "tcp_pos": tcp, "tcp_rot": rot, "gripper": s.gripper_opening(), "obj_pos": o, "obj_quat": q,
+            "obj_lo": lo, "obj_hi": hi, "obj_axis_yaw": yaw + self._obj.long_axis_yaw, "rec_pos": s.receptacle_pos(self.episode.target_receptacle),
+            "rec_top": self._rec.top, "grasped": self.grasped, "ever_grasped": self.ever_grasped,
+            "on_target": self.success, "step": self.t,
+        }

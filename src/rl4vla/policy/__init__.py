@@ -1,0 +1,1 @@
+"""Policies: the common act/evaluate interface, baselines and (later) VLAs."""

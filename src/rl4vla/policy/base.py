@@ -1,0 +1,70 @@
+"""The policy interface shared by scripted, baseline and learned policies.
+
+`act(obs, temperature) -> PolicyOutput(actions, tokens, logprob, value)` on a batch of
+observations from the vectorized env; scripted policies leave the learned fields None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class PolicyOutput:
+    actions: np.ndarray  # (N, 7) float
+    tokens: Any = None  # (N, 7) action token ids, learned policies only
+    logprob: Any = None  # (N,) log-prob of the tokens summed over the 7 dimensions
+    value: Any = None  # (N,) critic value
+    extras: dict | None = None  # e.g. the expert's phase names
+
+
+class Policy(Protocol):
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput: ...
+
+
+def batch_size(obs: dict) -> int:
+    return len(obs["rgb"])
+
+
+class NoopPolicy:
+    """Holds still with the gripper open."""
+
+    name = "noop"
+
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
+        a = np.zeros((batch_size(obs), 7))
+        a[:, 6] = 1.0
+        return PolicyOutput(a)
+
+
+class RandomPolicy:
+    """Uniform random deltas (2 cm, 0.1 rad) and a random gripper command."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
+        n = batch_size(obs)
+        scale = np.array([0.02, 0.02, 0.02, 0.1, 0.1, 0.1, 1.0])
+        return PolicyOutput(self.rng.uniform(-1, 1, (n, 7)) * scale)
+
+
+BUILTIN = ("expert", "random", "noop")
+
+
+def make_policy(name: str, seed: int = 0):
+    """A built-in policy by name, or a checkpoint path (once learned policies exist)."""
+    if name == "expert":
+        from rl4vla.bench.expert import ExpertPolicy
+
+        return ExpertPolicy()
+    if name == "random":
+        return RandomPolicy(seed)
+    if name == "noop":
+        return NoopPolicy()
+    raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)}")

@@ -1,0 +1,415 @@
+"""MuJoCo scene: ViperX-300s arm with a parallel-jaw gripper on a table.
+
+One compiled model holds every asset of the pools; objects not in an episode
+are parked (no gravity, no collisions, out of view) and receptacles are mocap
+bodies, so an episode only writes state and a few model fields: no recompiles.
+Each `Scene` owns a private copy of the model so that per-episode appearance
+(table material) and parking never leak between scenes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco  # noqa: E402
+
+from rl4vla.sim import assets as A  # noqa: E402
+from rl4vla.sim.rotations import mat_to_rotvec, rpy_to_mat, top_down  # noqa: E402
+
+CONTROL_HZ = 5
+PHYSICS_HZ = 500
+SUBSTEPS = PHYSICS_HZ // CONTROL_HZ
+ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
+ARM_KP = (900.0, 2500.0, 2000.0, 300.0, 300.0, 150.0)
+FINGER_MAX = 0.042  # finger travel (m): jaw gap 2 * FINGER_MAX when open
+MAX_DPOS = 0.05  # m per control step accepted from an action
+MAX_DROT = 0.5  # rad per control step accepted from an action
+HOME_TCP = np.array([0.22, 0.0, 0.20])
+WORKSPACE_CENTER = np.array([0.36, 0.0])
+PARK_Z = -2.0
+TEX_SIZE = 256
+CAMERA_POS = np.array([0.70, -0.30, 0.50])
+CAMERA_LOOKAT = np.array([0.27, 0.0, 0.07])
+CAMERA_FOVY = 48
+
+
+def _look_at(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """MJCF camera xyaxes for a camera at pos looking at target with z up."""
+    fwd = (target - pos) / np.linalg.norm(target - pos)
+    x = np.cross(fwd, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(x, fwd)
+    return np.concatenate([x, y])
+
+
+def _robot_dir() -> Path:
+    spec = importlib.util.find_spec("robosuite_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'robosuite-models' package is missing: pip install robosuite-models")
+    # Do not import robosuite_models: its __init__ imports robosuite.
+    return Path(spec.submodule_search_locations[0]) / "assets" / "robots" / "vx300s"
+
+
+def _fmt(v) -> str:
+    return " ".join(f"{float(x):.6g}" for x in np.atleast_1d(v))
+
+
+def _part_xml(p: A.Part, name: str, material: str | None = None) -> str:
+    attrs = [f'name="{name}"', f'type="{p.type}"', f'pos="{_fmt(p.pos)}"', f'euler="{_fmt(p.euler)}"']
+    if p.type == "mesh":
+        attrs.append(f'mesh="{p.mesh}"')
+    else:
+        attrs.append(f'size="{_fmt(p.size)}"')
+    attrs.append(f'material="{material}"' if material else f'rgba="{_fmt(p.rgba)}"')
+    if p.collide:
+        attrs.append('class="obj"')
+    else:
+        attrs.append('contype="0" conaffinity="0" density="0"')
+    return "<geom " + " ".join(attrs) + "/>"
+
+
+def _robot_xml() -> tuple[str, str, str]:
+    """The vx300s defaults, assets and arm body, rewritten for our scene."""
+    root = ET.parse(_robot_dir() / "robot.xml").getroot()
+    default = root.find("default")
+    asset = root.find("asset")
+    arm = root.find("worldbody/body")
+    for body in arm.iter("body"):
+        body.set("gravcomp", "1")
+        for g in list(body.findall("geom")):
+            if g.get("class") == "collision":
+                body.remove(g)  # only the gripper collides: the arm is visual
+        for child in list(body):
+            if child.tag == "body" and child.get("name") == "right_hand":
+                body.remove(child)
+    for cls in _CLASSES:
+        default.append(ET.fromstring(cls))
+    gl = arm.find(".//body[@name='right/gripper_link']")
+    gl.append(ET.fromstring(_GRIPPER_XML))
+    return (
+        ET.tostring(default, encoding="unicode"),
+        "".join(ET.tostring(c, encoding="unicode") for c in asset),
+        ET.tostring(arm, encoding="unicode"),
+    )
+
+
+_CLASSES = (
+    '<default class="obj"><geom condim="4" friction="1.0 0.02 0.001" density="400" solref="0.01 1"/></default>',
+    '<default class="grip"><geom condim="4" friction="1.5 0.02 0.001" solref="0.01 1" solimp="0.95 0.99 0.001"/>'
+    "</default>",
+)
+
+# Low-poly parallel-jaw gripper in the gripper_link frame (x = approach axis).
+_GRIPPER_XML = f"""
+<body name="hand" pos="0 0 0" gravcomp="1">
+  <geom name="palm" type="box" size="0.02 0.045 0.016" pos="0.03 0 0" rgba="0.3 0.3 0.32 1" class="grip"/>
+  <site name="tcp" pos="0.108 0 0" size="0.005" rgba="1 0 0 0" group="3"/>
+  <body name="finger_left" pos="0.085 0 0" gravcomp="1">
+    <joint name="finger_left" type="slide" axis="0 1 0" range="0 {FINGER_MAX}" damping="5" armature="0.01"/>
+    <geom name="finger_left" type="box" size="0.035 0.006 0.013" pos="0 0.006 0" rgba="0.55 0.55 0.6 1" class="grip"/>
+  </body>
+  <body name="finger_right" pos="0.085 0 0" gravcomp="1">
+    <joint name="finger_right" type="slide" axis="0 -1 0" range="0 {FINGER_MAX}" damping="5" armature="0.01"/>
+    <geom name="finger_right" type="box" size="0.035 0.006 0.013" pos="0 -0.006 0" rgba="0.55 0.55 0.6 1" class="grip"/>
+  </body>
+</body>
+"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Indices into the compiled model, shared by every scene copy."""
+
+    arm_qadr: np.ndarray  # (6,)
+    arm_dadr: np.ndarray
+    arm_range: np.ndarray  # (6, 2)
+    finger_qadr: np.ndarray  # (2,)
+    finger_geoms: tuple[int, int]
+    grip_geoms: np.ndarray  # palm + fingers
+    tcp_site: int
+    table_geom: int
+    table_mats: dict[str, int]
+    objects: dict[str, int]  # name -> body id
+    obj_qadr: dict[str, int]
+    obj_dadr: dict[str, int]
+    obj_geoms: dict[str, np.ndarray]
+    receptacles: dict[str, int]  # name -> mocap id
+    rec_geoms: dict[str, np.ndarray]
+    camera: int
+    home_qpos: np.ndarray
+
+
+def scene_xml() -> str:
+    default, robot_assets, arm = _robot_xml()
+    meshes = "".join(f'<mesh name="{m.name}" vertex="{_fmt(m.vertices.ravel())}"/>' for m in A.MESHES)
+    tables = "".join(
+        f'<texture name="tex_{i}" type="2d" builtin="flat" width="{TEX_SIZE}" height="{TEX_SIZE}" rgb1="1 1 1"/>'
+        f'<material name="table_{i}" texture="tex_{i}" texrepeat="2 2" specular="0.1" shininess="0.1"/>'
+        for i, _ in enumerate(A.TABLES)
+    )
+    objects = []
+    for i, o in enumerate(A.OBJECTS):
+        geoms = "".join(_part_xml(p, f"obj{i}_g{j}") for j, p in enumerate(o.parts))
+        objects.append(
+            f'<body name="obj_{i}" pos="{3 + 0.3 * i} 0 {PARK_Z}"><freejoint name="obj_{i}"/>{geoms}</body>'
+        )
+    recs = []
+    for i, r in enumerate(A.RECEPTACLES):
+        geoms = "".join(_part_xml(p, f"rec{i}_g{j}") for j, p in enumerate(r.parts))
+        recs.append(f'<body name="rec_{i}" mocap="true" pos="{-3 - 0.3 * i} 0 {PARK_Z}">{geoms}</body>')
+    return f"""
+<mujoco model="rl4vla_tabletop">
+  <compiler angle="radian" autolimits="true" meshdir="{_robot_dir()}"/>
+  <option timestep="{1.0 / PHYSICS_HZ}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <visual>
+    <global offwidth="640" offheight="480"/>
+    <quality shadowsize="0"/>
+    <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+  </visual>
+  {default}
+  <asset>{robot_assets}{meshes}{tables}</asset>
+  <worldbody>
+    <light name="key" pos="0.6 0.3 1.4" dir="-0.3 -0.2 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
+    <geom name="table" type="box" size="0.55 0.6 0.02" pos="0.35 0 -0.02" material="table_0"/>
+    <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" rgba="0.35 0.33 0.3 1" contype="0" conaffinity="0"/>
+    <camera name="third_person" pos="{_fmt(CAMERA_POS)}" xyaxes="{_fmt(_look_at(CAMERA_POS, CAMERA_LOOKAT))}" fovy="{CAMERA_FOVY}"/>
+    {arm}
+    {''.join(objects)}
+    {''.join(recs)}
+  </worldbody>
+  <actuator>
+    {''.join(f'<position name="{j}" joint="right/{j}" kp="{kp}" dampratio="1" class="{j}"/>' for j, kp in zip(ARM_JOINTS, ARM_KP))}
+    <position name="finger_left" joint="finger_left" kp="400" dampratio="1" ctrlrange="0 {FINGER_MAX}" forcerange="-20 20"/>
+    <position name="finger_right" joint="finger_right" kp="400" dampratio="1" ctrlrange="0 {FINGER_MAX}" forcerange="-20 20"/>
+  </actuator>
+  <contact><exclude body1="finger_left" body2="finger_right"/></contact>
+</mujoco>
+"""
+
+
+@lru_cache(maxsize=1)
+def build() -> tuple[mujoco.MjModel, Layout]:
+    """Compile the scene once per process; returns the base model and its index layout."""
+    model = mujoco.MjModel.from_xml_string(scene_xml())
+    for i, t in enumerate(A.TABLES):  # fill the placeholder textures procedurally
+        tid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_TEXTURE, f"tex_{i}")
+        adr, n = model.tex_adr[tid], TEX_SIZE * TEX_SIZE * model.tex_nchannel[tid]
+        img = A.table_texture(t, TEX_SIZE)
+        if model.tex_nchannel[tid] == 4:
+            img = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], -1)
+        model.tex_data[adr : adr + n] = img.ravel()
+
+    def jid(name):
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+
+    def gid(name):
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+
+    arm_j = [jid(f"right/{j}") for j in ARM_JOINTS]
+    objects, obj_q, obj_d, obj_g = {}, {}, {}, {}
+    for i, o in enumerate(A.OBJECTS):
+        b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"obj_{i}")
+        j = jid(f"obj_{i}")
+        objects[o.name], obj_q[o.name], obj_d[o.name] = b, model.jnt_qposadr[j], model.jnt_dofadr[j]
+        obj_g[o.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
+    recs, rec_g = {}, {}
+    for i, r in enumerate(A.RECEPTACLES):
+        b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"rec_{i}")
+        recs[r.name] = model.body_mocapid[b]
+        rec_g[r.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
+    layout = Layout(
+        arm_qadr=model.jnt_qposadr[arm_j].copy(),
+        arm_dadr=model.jnt_dofadr[arm_j].copy(),
+        arm_range=model.jnt_range[arm_j].copy(),
+        finger_qadr=model.jnt_qposadr[[jid("finger_left"), jid("finger_right")]].copy(),
+        finger_geoms=(gid("finger_left"), gid("finger_right")),
+        grip_geoms=np.array([gid("palm"), gid("finger_left"), gid("finger_right")]),
+        tcp_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tcp"),
+        table_geom=gid("table"),
+        table_mats={t.name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_MATERIAL, f"table_{i}")
+                    for i, t in enumerate(A.TABLES)},
+        objects=objects, obj_qadr=obj_q, obj_dadr=obj_d, obj_geoms=obj_g,
+        receptacles=recs, rec_geoms=rec_g,
+        camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "third_person"),
+        home_qpos=np.zeros(6),
+    )
+    home = _solve_home(model, layout)
+    layout = Layout(**{**layout.__dict__, "home_qpos": home})
+    return model, layout
+
+
+def _solve_home(model: mujoco.MjModel, layout: Layout) -> np.ndarray:
+    data = mujoco.MjData(model)
+    q = np.array([0.0, -0.3, 0.4, 0.0, 1.2, 0.0])
+    for _ in range(200):
+        q = _ik_iterate(model, data, layout, q, HOME_TCP, top_down(0.0))
+    return q
+
+
+def _ik_iterate(model, data, layout: Layout, q: np.ndarray, pos: np.ndarray, rot: np.ndarray,
+                damping: float = 0.05) -> np.ndarray:
+    """One damped-least-squares step of 6-D pose IK from joint angles q (6,)."""
+    data.qpos[layout.arm_qadr] = q
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_comPos(model, data)
+    cur_p = data.site_xpos[layout.tcp_site]
+    cur_r = data.site_xmat[layout.tcp_site].reshape(3, 3)
+    err = np.concatenate([pos - cur_p, mat_to_rotvec(rot @ cur_r.T)])  # (6,)
+    jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+    mujoco.mj_jacSite(model, data, jacp, jacr, layout.tcp_site)
+    jac = np.vstack([jacp, jacr])[:, layout.arm_dadr]  # (6, 6)
+    dq = jac.T @ np.linalg.solve(jac @ jac.T + damping**2 * np.eye(6), err)
+    return np.clip(q + dq, layout.arm_range[:, 0], layout.arm_range[:, 1])
+
+
+class Scene:
+    """One simulated tabletop: a private model copy, its data and the EE controller."""
+
+    def __init__(self, base_model: mujoco.MjModel | None = None, layout: Layout | None = None):
+        if base_model is None:
+            base_model, layout = build()
+        self.layout = layout
+        self.model = copy.copy(base_model)
+        self.data = mujoco.MjData(self.model)
+        self._ik_data = mujoco.MjData(self.model)
+        self._contype = self.model.geom_contype.copy()
+        self._conaff = self.model.geom_conaffinity.copy()
+        self.active_objects: list[str] = []
+        self.active_receptacles: list[str] = []
+
+    # ----- episode setup -------------------------------------------------------------
+    def clear(self) -> None:
+        """Park every object and receptacle and put the robot at home."""
+        m, d, L = self.model, self.data, self.layout
+        mujoco.mj_resetData(m, d)
+        for i, (name, b) in enumerate(L.objects.items()):
+            self._set_collide(L.obj_geoms[name], False)
+            m.body_gravcomp[b] = 1.0
+            q = L.obj_qadr[name]
+            d.qpos[q : q + 7] = (3 + 0.3 * i, 0, PARK_Z, 1, 0, 0, 0)
+        for i, mid in enumerate(L.receptacles.values()):
+            d.mocap_pos[mid] = (-3 - 0.3 * i, 0, PARK_Z)
+        self.active_objects, self.active_receptacles = [], []
+        self.set_robot(np.zeros(6))
+
+    def set_robot(self, joint_offsets: np.ndarray, gripper_open: bool = True) -> None:
+        L, d = self.layout, self.data
+        q = np.clip(L.home_qpos + joint_offsets, L.arm_range[:, 0], L.arm_range[:, 1])
+        d.qpos[L.arm_qadr] = q
+        d.ctrl[:6] = q
+        f = FINGER_MAX if gripper_open else 0.0
+        d.qpos[L.finger_qadr] = f
+        d.ctrl[6:8] = f
+
+    def set_table(self, name: str) -> None:
+        if name not in self.layout.table_mats:
+            raise ValueError(f"unknown table {name!r}; valid: {', '.join(self.layout.table_mats)}")
+        self.model.geom_matid[self.layout.table_geom] = self.layout.table_mats[name]
+
+    def place_object(self, name: str, x: float, y: float, yaw: float, drop: float = 0.004) -> None:
+        L, m, d = self.layout, self.model, self.data
+        A.by_name(A.OBJECTS, name)
+        self._set_collide(L.obj_geoms[name], True)
+        m.body_gravcomp[L.objects[name]] = 0.0
+        q, v = L.obj_qadr[name], L.obj_dadr[name]
+        d.qpos[q : q + 7] = (x, y, drop, np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
+        d.qvel[v : v + 6] = 0
+        if name not in self.active_objects:
+            self.active_objects.append(name)
+
+    def place_receptacle(self, name: str, x: float, y: float, yaw: float = 0.0) -> None:
+        A.by_name(A.RECEPTACLES, name)
+        mid = self.layout.receptacles[name]
+        self.data.mocap_pos[mid] = (x, y, 0.0)
+        self.data.mocap_quat[mid] = (np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
+        if name not in self.active_receptacles:
+            self.active_receptacles.append(name)
+
+    def settle(self, seconds: float = 0.3) -> None:
+        """Let placed objects come to rest with the arm holding its pose."""
+        mujoco.mj_step(self.model, self.data, nstep=int(seconds * PHYSICS_HZ))
+
+    def _set_collide(self, geoms: np.ndarray, on: bool) -> None:
+        self.model.geom_contype[geoms] = self._contype[geoms] if on else 0
+        self.model.geom_conaffinity[geoms] = self._conaff[geoms] if on else 0
+
+    # ----- control ----------------------------------------------------------------------
+    def step(self, action: np.ndarray) -> None:
+        """Apply one 7-D EE delta-pose action for one control period (SUBSTEPS physics steps)."""
+        L, d = self.layout, self.data
+        dpos = np.clip(action[:3], -MAX_DPOS, MAX_DPOS)
+        drot = np.clip(action[3:6], -MAX_DROT, MAX_DROT)
+        pos, rot = self.tcp_pose()
+        target_p = pos + dpos
+        target_r = rpy_to_mat(drot) @ rot
+        q = d.qpos[L.arm_qadr].copy()
+        for _ in range(3):
+            q = _ik_iterate(self.model, self._ik_data, L, q, target_p, target_r)
+        d.ctrl[:6] = q
+        d.ctrl[6:8] = (np.clip(action[6], -1.0, 1.0) + 1.0) / 2.0 * FINGER_MAX
+        mujoco.mj_step(self.model, d, nstep=SUBSTEPS)
+
+    # ----- state queries -------------------------------------------------------------------
+    def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.layout.tcp_site
+        return self.data.site_xpos[s].copy(), self.data.site_xmat[s].reshape(3, 3).copy()
+
+    def gripper_opening(self) -> float:
+        """Fraction open in [0, 1]."""
+        return float(self.data.qpos[self.layout.finger_qadr].mean() / FINGER_MAX)
+
+    def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        b = self.layout.objects[name]
+        return self.data.xpos[b].copy(), self.data.xquat[b].copy()
+
+    def object_aabb(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """World-frame axis-aligned bounds (lo, hi) of the object's collision geoms."""
+        m, d = self.model, self.data
+        g = self.layout.obj_geoms[name]
+        rot = d.geom_xmat[g].reshape(-1, 3, 3)  # (G, 3, 3)
+        c = d.geom_xpos[g] + np.einsum("gij,gj->gi", rot, m.geom_aabb[g, :3])
+        h = np.einsum("gij,gj->gi", np.abs(rot), m.geom_aabb[g, 3:])
+        return (c - h).min(0), (c + h).max(0)
+
+    def receptacle_pos(self, name: str) -> np.ndarray:
+        return self.data.mocap_pos[self.layout.receptacles[name]].copy()
+
+    def _contact_pairs(self) -> np.ndarray:
+        return self.data.contact.geom[: self.data.ncon]  # (ncon, 2)
+
+    def touching(self, geoms_a: np.ndarray, geoms_b: np.ndarray) -> bool:
+        pairs = self._contact_pairs()
+        a0, a1 = np.isin(pairs[:, 0], geoms_a), np.isin(pairs[:, 1], geoms_a)
+        b0, b1 = np.isin(pairs[:, 0], geoms_b), np.isin(pairs[:, 1], geoms_b)
+        return bool(np.any((a0 & b1) | (a1 & b0)))
+
+    def is_grasped(self, name: str) -> bool:
+        """Both fingers touch the object."""
+        g = self.layout.obj_geoms[name]
+        fl, fr = self.layout.finger_geoms
+        return self.touching(g, np.array([fl])) and self.touching(g, np.array([fr]))
+
+    def on_receptacle(self, obj: str, rec: str) -> bool:
+        """The object's centre is inside the receptacle footprint, above it, touching it."""
+        r = A.by_name(A.RECEPTACLES, rec)
+        p, _ = self.object_pose(obj)
+        mid = self.layout.receptacles[rec]
+        c = self.data.mocap_pos[mid]
+        q = self.data.mocap_quat[mid]
+        yaw = 2 * np.arctan2(q[3], q[0])
+        dx, dy = p[0] - c[0], p[1] - c[1]
+        lx = np.cos(yaw) * dx + np.sin(yaw) * dy
+        ly = -np.sin(yaw) * dx + np.cos(yaw) * dy
+        inside = (np.hypot(lx, ly) <= r.half_extent[0]) if r.round else (
+            abs(lx) <= r.half_extent[0] and abs(ly) <= r.half_extent[1])
+        above = p[2] >= c[2] + r.top - 0.01
+        return bool(inside and above and self.touching(self.layout.obj_geoms[obj], self.layout.rec_geoms[rec]))
