@@ -91,6 +91,8 @@ def _robot_xml() -> tuple[str, str, str]:
         for child in list(body):
             if child.tag == "body" and child.get("name") == "right_hand":
                 body.remove(child)
+            if child.tag == "site":
+                body.remove(child)
     for cls in _CLASSES:
         default.append(ET.fromstring(cls))
     gl = arm.find(".//body[@name='right/gripper_link']")
@@ -172,7 +174,7 @@ def scene_xml() -> str:
   <option timestep="{1.0 / PHYSICS_HZ}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
     <global offwidth="640" offheight="480"/>
-    <quality shadowsize="0"/>
+    <quality shadowsize="0" offsamples="0"/>
     <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
   </visual>
   {default}
@@ -180,7 +182,7 @@ def scene_xml() -> str:
   <worldbody>
     <light name="key" pos="0.6 0.3 1.4" dir="-0.3 -0.2 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
     <geom name="table" type="box" size="0.55 0.6 0.02" pos="0.35 0 -0.02" material="table_0"/>
-    <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" rgba="0.35 0.33 0.3 1" contype="0" conaffinity="0"/>
+    <geom name="floor" type="box" size="3 3 0.01" pos="0 0 -0.76" rgba="0.35 0.33 0.3 1" contype="0" conaffinity="0"/>
     <camera name="third_person" pos="{_fmt(CAMERA_POS)}" xyaxes="{_fmt(_look_at(CAMERA_POS, CAMERA_LOOKAT))}" fovy="{CAMERA_FOVY}"/>
     {arm}
     {''.join(objects)}

@@ -1,0 +1,68 @@
+"""Command line: `rl4vla COMMAND [SUBCOMMAND] --flags`. Each command wires a config to a function."""
+
+from __future__ import annotations
+
+import sys
+
+import tyro
+
+from rl4vla.config import BenchSimConfig, EvalConfig, RenderConfig
+
+
+def _eval(args):
+    from rl4vla.eval.run import evaluate
+
+    evaluate(tyro.cli(EvalConfig, args=args, prog="rl4vla eval"))
+
+
+def _render(args):
+    from rl4vla.eval.run import render
+
+    render(tyro.cli(RenderConfig, args=args, prog="rl4vla render"))
+
+
+def _bench_sim(args):
+    from rl4vla.bench.speed import bench_sim
+
+    bench_sim(tyro.cli(BenchSimConfig, args=args, prog="rl4vla bench sim"))
+
+
+COMMANDS = {
+    "eval": (_eval, "evaluate a policy on benchmark conditions"),
+    "render": (_render, "record captioned episode videos and a contact sheet"),
+    "bench": ({"sim": (_bench_sim, "env steps per second")}, "speed benchmarks"),
+}
+
+
+def _usage(table: dict, prefix: str) -> str:
+    lines = [f"usage: {prefix} COMMAND [--help]", "", "commands:"]
+    lines += [f"  {name:10s} {help_}" for name, (_, help_) in table.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    table, prefix = COMMANDS, "rl4vla"
+    while True:
+        if not argv or argv[0] in ("-h", "--help"):
+            print(_usage(table, prefix))
+            return 0 if argv else 2
+        name = argv.pop(0)
+        if name not in table:
+            print(f"{prefix}: unknown command {name!r}; valid: {', '.join(table)}", file=sys.stderr)
+            return 2
+        target = table[name][0]
+        prefix = f"{prefix} {name}"
+        if isinstance(target, dict):
+            table = target
+            continue
+        try:
+            target(argv)
+        except (ValueError, RuntimeError) as e:
+            print(f"{prefix}: error: {e}", file=sys.stderr)
+            return 2
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Frozen configs, one per command; tyro turns them into command-line flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Run a policy on pinned episodes of benchmark conditions and report success per condition."""
+
+    policy: str = "expert"
+    """policy to evaluate: expert, random or noop"""
+    conditions: tuple[str, ...] = ("in-distribution",)
+    """condition names, or 'all' (see `rl4vla conditions`)"""
+    episodes: int = 32
+    """episodes per condition and seed"""
+    seed: int = 0
+    """seed of the episode manifest (the same seed pins the same episodes for every policy)"""
+    num_envs: int = 16
+    """scenes stepped in lockstep"""
+    workers: int = 2
+    """env worker processes (0 = in this process)"""
+    image_size: int = 128
+    """observation size in pixels"""
+    temperature: float = 0.6
+    """sampling temperature of learned policies (the study evaluates at 0.6)"""
+    json: bool = False
+    """print one JSON object on stdout instead of a table"""
+    out: str | None = None
+    """also write the results JSON to this file (atomically)"""
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Record episodes as videos (MP4, GIF fallback) and a PNG contact sheet, captioned."""
+
+    out: str = "renders"
+    """output directory"""
+    policy: str = "expert"
+    """policy to render: expert, random or noop"""
+    conditions: tuple[str, ...] = ("in-distribution",)
+    """condition names, or 'all'"""
+    episodes: int = 4
+    """episodes per condition"""
+    seed: int = 0
+    """manifest seed"""
+    size: int = 256
+    """frame size in pixels"""
+    workers: int = 2
+    """env worker processes (0 = in this process)"""
+    sheet_columns: int = 6
+    """frames per episode on the contact sheet"""
+
+
+@dataclass(frozen=True)
+class BenchSimConfig:
+    """Environment throughput: env steps per second with random actions and RGB observations."""
+
+    size: int = 128
+    """observation size in pixels"""
+    workers: int = 2
+    """env worker processes (0 = in this process)"""
+    num_envs: int = 16
+    """scenes stepped in lockstep"""
+    steps: int = 80
+    """control steps per repeat (one episode)"""
+    repeats: int = 5
+    """timed repeats; the median is reported"""
+    conditions: tuple[str, ...] = ("in-distribution",)
+    """conditions the scenes draw episodes from"""
+    json: bool = False
+    """print one JSON object on stdout"""
