@@ -11,15 +11,7 @@ import os
 
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-import mujoco  # noqa: E402
-
-GL_HELP = (
-    "MuJoCo could not create an offscreen OpenGL context with MUJOCO_GL={backend!r} ({err}). "
-    "On Debian/Ubuntu install the EGL/Mesa libraries: `apt-get install -y libegl1 libgl1-mesa-dri` "
-    "(for MUJOCO_GL=osmesa: `apt-get install -y libosmesa6`)."
-)
-
+from rl4vla.sim.gl import gl_help, mujoco  # noqa: E402
 
 def _make_gl_context(width: int, height: int):
     backend = os.environ.get("MUJOCO_GL", "egl")
@@ -34,7 +26,7 @@ def _make_gl_context(width: int, height: int):
         ctx.make_current()
         return ctx
     except Exception as err:  # ImportError, RuntimeError, OSError from ctypes/PyOpenGL
-        raise RuntimeError(GL_HELP.format(backend=backend, err=err)) from err
+        raise RuntimeError(gl_help(err)) from err
 
 
 class SceneRenderer:

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-import mujoco  # noqa: E402
+from rl4vla.sim.gl import mujoco  # noqa: E402
 
 from rl4vla.sim import assets as A  # noqa: E402
 from rl4vla.sim.rotations import mat_to_rotvec, rpy_to_mat, top_down  # noqa: E402

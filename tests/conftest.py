@@ -1,0 +1,16 @@
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("LP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_env():
+    """A 3-scene in-process env at 64 px, shared by read-only tests (each test resets it)."""
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+
+    env = TabletopVecEnv(EnvConfig(num_envs=3, workers=0, image_size=64))
+    yield env
+    env.close()

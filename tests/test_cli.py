@@ -1,0 +1,58 @@
+"""Command-line behaviour: JSON output, clear errors for bad names and a missing GL backend."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rl4vla.cli import main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rl4vla.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_eval_json_reports_per_condition_success(capsys):
+    assert main(["eval", "--policy", "noop", "--episodes", "2", "--num-envs", "2", "--workers", "0",
+                 "--image-size", "32", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    r = out["conditions"]["in-distribution"]
+    assert r["episodes"] == 2 and r["success_rate"] == 0.0
+
+
+@pytest.mark.parametrize("args, valid", [
+    (["eval", "--policy", "nope"], "expert, random, noop"),
+    (["eval", "--conditions", "nope"], "in-distribution"),
+    (["frobnicate"], "eval"),
+    (["bench", "nope"], "sim"),
+])
+def test_unknown_names_list_the_valid_ones(capsys, args, valid):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "unknown" in err and valid in err
+
+
+def test_missing_gl_backend_names_the_system_package():
+    r = run_cli("eval", "--episodes", "1", env={"MUJOCO_GL": "bogus"})
+    assert r.returncode != 0
+    assert "MUJOCO_GL" in r.stderr and "must be one of egl, osmesa, glfw" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_gl_help_names_a_package_per_backend(monkeypatch):
+    from rl4vla.sim.gl import gl_help
+
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    assert "libegl1" in gl_help(OSError("libEGL.so.1: cannot open shared object file"))
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    assert "libosmesa6" in gl_help(OSError("no OSMesa"))
+
+
+def test_render_writes_videos_and_a_contact_sheet(tmp_path):
+    assert main(["render", "--episodes", "1", "--size", "64", "--workers", "0", "--out", str(tmp_path)]) == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "contact_sheet.png" in files
+    assert any(f.endswith((".mp4", ".gif")) and "success" in f for f in files)
