@@ -1,13 +1,16 @@
 """Conditions as data, and the one sampler that turns them into pinned episodes.
 
-A `Condition` says which pools, positions and events an episode may draw from;
-`sample_episodes(condition, seed, n)` maps it deterministically to `Episode`s,
-which are plain JSON-able records that the environment replays exactly.
-Only this module knows how splits map to episodes.
+A `Condition` says which pools, positions, perturbations and events an episode may
+draw from; `sample_episodes(condition, seed, n)` maps it deterministically to
+`Episode`s: plain JSON-able records that the environment replays exactly. Only
+this module knows how splits map to episodes. Users add conditions from a
+YAML/JSON file (`load_conditions_file`) without writing code.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -15,28 +18,47 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rl4vla.sim import assets as A
+from rl4vla.sim import catalog as C
 from rl4vla.sim.scene import WORKSPACE_CENTER
 
 GRID_HALF = 0.075  # the 15 x 15 cm training square
 GRID_N = 6
-MIN_SEPARATION = 0.07
+MIN_SEPARATION = 0.07  # object to receptacle
+RECEPTACLE_SEPARATION = 0.15
+DISTRACTOR_RECEPTACLE_SEPARATION = 0.1  # target object to a distractor receptacle
 TRAIN_YAWS = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
-TRAIN_TEMPLATE = "put {object} on {receptacle}"
+RING_YAWS = (-np.pi / 8, -3 * np.pi / 8, -5 * np.pi / 8, -7 * np.pi / 8)
+PAPER_JOINT_OFFSETS = ((-0.15, -0.08, 0.0, 0.08, 0.15),) * 5 + ((-0.6, -0.3, 0.0, 0.3, 0.6),)
+DIMENSIONS = ("-", "vision", "semantics", "execution")
+PERTURBATIONS = ("texture", "noise")
+POSITION_SETS = ("grid", "ring")
+
+Pool = str | tuple[str, ...]  # a split name ("train" / "test") or explicit asset names
 
 
 @dataclass(frozen=True)
 class Condition:
-    """A declarative generalization condition (see BENCHMARK.md)."""
+    """A declarative generalization condition (BENCHMARK.md). The first object and receptacle are targets."""
 
     name: str
-    dimension: str  # "-" | vision | semantics | execution
+    dimension: str
     description: str
-    object_split: str = "train"
-    receptacle_split: str = "train"
-    table_split: str = "train"
-    templates: tuple[str, ...] = (TRAIN_TEMPLATE,)
-    positions: str = "grid"  # grid | ring
+    objects: Pool = "train"
+    distractor_objects: Pool | None = None
+    receptacles: Pool = "train"
+    distractor_receptacles: Pool | None = None
+    tables: Pool = "train"
+    templates: tuple[str, ...] = (C.TRAIN_TEMPLATE,)
+    positions: str = "grid"
     yaws: tuple[float, ...] = TRAIN_YAWS
+    object_separation: float = MIN_SEPARATION
+    joint_offsets: tuple[tuple[float, ...], ...] | None = None
+    perturbation: str | None = None
+    alpha: float = 0.0
+    reposition_step: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,8 @@ class Episode:
     table: str
     instruction: str
     joint_offsets: tuple[float, ...] = (0.0,) * 6
+    perturbation: dict | None = None  # {"kind", "alpha", "texture", "seed"}
+    reposition: dict | None = None  # {"step", "x", "y", "yaw"}
     extras: dict = field(default_factory=dict)
 
     @property
@@ -81,12 +105,130 @@ class Episode:
         return Episode(**d)
 
 
-CONDITIONS: dict[str, Condition] = {
-    c.name: c
-    for c in (
-        Condition("in-distribution", "-", "train objects, plate, train tables, train grid, train template"),
-    )
-}
+def _c(name, dim, desc, **kw) -> Condition:
+    return Condition(name, dim, desc, **kw)
+
+
+BUILTIN: tuple[Condition, ...] = (
+    _c("in-distribution", "-", "train objects, plate, train tables, train grid, train template"),
+    _c("unseen-table", "vision", "the 5 test table appearances", tables="test"),
+    _c("dynamic-texture-weak", "vision", "robot and object pixels blended with a texture (alpha 0.3) each frame",
+       perturbation="texture", alpha=0.3),
+    _c("dynamic-texture-strong", "vision", "robot and object pixels blended with a texture (alpha 0.5) each frame",
+       perturbation="texture", alpha=0.5),
+    _c("dynamic-noise-weak", "vision", "whole image blended with a moving texture crop (alpha 0.3)",
+       perturbation="noise", alpha=0.3),
+    _c("dynamic-noise-strong", "vision", "whole image blended with a moving texture crop (alpha 0.5)",
+       perturbation="noise", alpha=0.5),
+    _c("unseen-object", "semantics", "target from the 9 test objects", objects="test"),
+    _c("unseen-receptacle", "semantics", "receptacle from the 16 test receptacles", receptacles="test"),
+    _c("unseen-instruction", "semantics", "instruction from the 16 paraphrase templates", templates=C.TEST_TEMPLATES),
+    _c("multi-object-seen", "semantics", "target plus a train distractor object, > 15 cm apart",
+       distractor_objects="train", object_separation=0.15),
+    _c("multi-object-unseen", "semantics", "target plus a distractor, both test objects, > 15 cm apart",
+       objects="test", distractor_objects="test", object_separation=0.15),
+    _c("distractive-receptacle", "semantics", "the plate is the target; an unseen receptacle distracts",
+       distractor_receptacles="test"),
+    _c("multi-receptacle-unseen", "semantics", "two distinct unseen receptacles, one named as target",
+       receptacles="test", distractor_receptacles="test"),
+    _c("unseen-position", "execution", "positions on a ring one grid step outside the training square; new yaws",
+       positions="ring", yaws=RING_YAWS),
+    _c("unseen-init-pose", "execution", "robot starts from offset joint angles",
+       joint_offsets=PAPER_JOINT_OFFSETS),
+    _c("mid-episode-reposition", "execution", "at step 5 the object jumps to another grid point, then settles",
+       reposition_step=5),
+)
+CONDITIONS: dict[str, Condition] = {c.name: c for c in BUILTIN}
+
+
+# ----- validation and user files ------------------------------------------------------------
+def _pool_names(pool: Pool, assets, what: str) -> list[str]:
+    if isinstance(pool, str):
+        if pool not in ("train", "test"):
+            raise ValueError(f"{what} pool {pool!r} is not a split; use 'train', 'test' or a list of names")
+        return A.split_names(assets, pool)
+    names = list(pool)
+    valid = {a.name for a in assets}
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        raise ValueError(f"unknown {what} {bad or '(empty list)'}; valid: {', '.join(sorted(valid))}")
+    return names
+
+
+def validate(c: Condition) -> Condition:
+    """Check a condition's fields; raises ValueError naming the field and the valid values."""
+    if c.dimension not in DIMENSIONS:
+        raise ValueError(f"condition {c.name!r}: dimension {c.dimension!r}; valid: {', '.join(DIMENSIONS)}")
+    if c.positions not in POSITION_SETS:
+        raise ValueError(f"condition {c.name!r}: positions {c.positions!r}; valid: {', '.join(POSITION_SETS)}")
+    if c.perturbation is not None and c.perturbation not in PERTURBATIONS:
+        raise ValueError(f"condition {c.name!r}: perturbation {c.perturbation!r}; valid: {', '.join(PERTURBATIONS)}")
+    if c.perturbation is not None and not 0 < c.alpha <= 1:
+        raise ValueError(f"condition {c.name!r}: alpha must be in (0, 1], got {c.alpha}")
+    if not c.templates:
+        raise ValueError(f"condition {c.name!r}: templates must not be empty")
+    for t in c.templates:
+        if "{object}" not in t or "{receptacle}" not in t:
+            raise ValueError(f"condition {c.name!r}: template {t!r} must contain {{object}} and {{receptacle}}")
+    if c.joint_offsets is not None and len(c.joint_offsets) != 6:
+        raise ValueError(f"condition {c.name!r}: joint_offsets needs 6 lists of candidate offsets (one per joint)")
+    if c.reposition_step is not None and c.reposition_step < 1:
+        raise ValueError(f"condition {c.name!r}: reposition_step must be >= 1")
+    for pool, assets, what in ((c.objects, C.OBJECTS, "objects"), (c.receptacles, C.RECEPTACLES, "receptacles"),
+                               (c.tables, C.TABLES, "tables"), (c.distractor_objects, C.OBJECTS, "objects"),
+                               (c.distractor_receptacles, C.RECEPTACLES, "receptacles")):
+        if pool is not None:
+            _pool_names(pool, assets, what)
+    return c
+
+
+def condition_from_dict(d: dict) -> Condition:
+    """Build a condition from a dict (a user file entry); `base` names a condition to inherit from."""
+    d = dict(d)
+    base = d.pop("base", None)
+    fields = {f.name for f in dataclasses.fields(Condition)}
+    unknown = sorted(set(d) - fields)
+    if unknown:
+        raise ValueError(f"unknown condition field(s) {unknown}; valid: base, {', '.join(sorted(fields))}")
+    for k in ("objects", "receptacles", "tables", "distractor_objects", "distractor_receptacles"):
+        if isinstance(d.get(k), list):
+            d[k] = tuple(d[k])
+    for k in ("templates", "yaws"):
+        if k in d:
+            d[k] = tuple(d[k])
+    if d.get("joint_offsets") is not None:
+        d["joint_offsets"] = tuple(tuple(j) for j in d["joint_offsets"])
+    if "name" not in d:
+        raise ValueError("a condition needs a 'name'")
+    if base is not None:
+        parent = get_condition(base)
+        return validate(dataclasses.replace(parent, **d))
+    for k in ("dimension", "description"):
+        d.setdefault(k, "-" if k == "dimension" else "user-defined condition")
+    return validate(Condition(**d))
+
+
+def load_conditions_file(path: str) -> list[Condition]:
+    """Conditions from a YAML or JSON file: a list of condition dicts, or {"conditions": [...]}."""
+    with open(path) as f:
+        text = f.read()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if isinstance(data, dict):
+        data = data.get("conditions")
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of conditions (or {{'conditions': [...]}})")
+    return [condition_from_dict(d) for d in data]
+
+
+def register(conds: list[Condition]) -> None:
+    """Make user conditions selectable by name (and part of 'all')."""
+    for c in conds:
+        CONDITIONS[c.name] = validate(c)
 
 
 def get_condition(name: str) -> Condition:
@@ -99,13 +241,14 @@ def resolve_conditions(names: list[str] | tuple[str, ...] | str) -> list[Conditi
     """Names (or 'all') to Condition specs, with a clear error for unknown names."""
     if isinstance(names, str):
         names = [names]
-    if list(names) == ["all"]:
+    if "all" in names:
         return list(CONDITIONS.values())
     return [get_condition(n) for n in names]
 
 
+# ----- sampling ------------------------------------------------------------------------------
 def grid_points(positions: str) -> np.ndarray:
-    """Candidate (x, y) centres for a position set."""
+    """Candidate (x, y) centres for a position set: the 6x6 training grid or the ring around it."""
     ticks = np.linspace(-GRID_HALF, GRID_HALF, GRID_N)
     if positions == "grid":
         gx, gy = np.meshgrid(ticks, ticks, indexing="ij")
@@ -115,43 +258,78 @@ def grid_points(positions: str) -> np.ndarray:
         ring = np.concatenate([ticks[:1] - step, ticks, ticks[-1:] + step])
         gx, gy = np.meshgrid(ring, ring, indexing="ij")
         pts = np.stack([gx.ravel(), gy.ravel()], -1)
-        on_ring = (np.abs(pts) > GRID_HALF + 1e-9).any(-1)
-        pts = pts[on_ring]
+        pts = pts[(np.abs(pts) > GRID_HALF + 1e-9).any(-1)]
     else:
-        raise ValueError(f"unknown position set {positions!r}; valid: grid, ring")
+        raise ValueError(f"unknown position set {positions!r}; valid: {', '.join(POSITION_SETS)}")
     return pts + WORKSPACE_CENTER
 
 
 def _rng(cond: Condition, seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([zlib.crc32(cond.name.encode()), int(seed), int(index)])
+    return np.random.default_rng([zlib.crc32(cond.name.encode()), int(seed) & 0xFFFFFFFF, int(index)])
+
+
+def _place(rng, pts: np.ndarray, cond: Condition) -> dict[str, np.ndarray]:
+    """Rejection-sample grid points for the target object/receptacle and any distractors."""
+    roles = ["obj", "rec"] + (["dobj"] if cond.distractor_objects else []) + (
+        ["drec"] if cond.distractor_receptacles else [])
+    min_d = {("obj", "rec"): MIN_SEPARATION, ("obj", "dobj"): cond.object_separation,
+             ("rec", "dobj"): MIN_SEPARATION, ("rec", "drec"): RECEPTACLE_SEPARATION,
+             ("obj", "drec"): DISTRACTOR_RECEPTACLE_SEPARATION, ("dobj", "drec"): MIN_SEPARATION}
+    for _ in range(10_000):
+        idx = rng.choice(len(pts), size=len(roles), replace=False)
+        p = dict(zip(roles, pts[idx]))
+        if all(np.linalg.norm(p[a] - p[b]) > d for (a, b), d in min_d.items() if a in p and b in p):
+            return p
+    raise ValueError(f"condition {cond.name!r}: cannot place {roles} with the required separations")
 
 
 def sample_episode(cond: Condition, seed: int, index: int) -> Episode:
     """Deterministic: the same (condition, seed, index) always gives the same episode."""
     rng = _rng(cond, seed, index)
     pts = grid_points(cond.positions)
-    objs = A.split_names(A.OBJECTS, cond.object_split)
-    recs = A.split_names(A.RECEPTACLES, cond.receptacle_split)
-    tables = A.split_names(A.TABLES, cond.table_split)
-    for pool, what in ((objs, "objects"), (recs, "receptacles"), (tables, "tables")):
-        if not pool:
-            raise ValueError(f"condition {cond.name!r} selects an empty pool of {what}")
-    while True:
-        i, j = rng.choice(len(pts), size=2, replace=False)
-        if np.linalg.norm(pts[i] - pts[j]) > MIN_SEPARATION:
+    for _ in range(1000):
+        p = _place(rng, pts, cond)
+        if cond.reposition_step is None:
             break
+        # the object must be able to jump > 15 cm from its start and land > 7 cm from the receptacle
+        jumps = [q for q in pts if np.linalg.norm(q - p["obj"]) > 0.15 and np.linalg.norm(q - p["rec"]) > MIN_SEPARATION]
+        if jumps:
+            break
+    else:
+        raise ValueError(f"condition {cond.name!r}: no placement admits a reposition > 15 cm")
+    objs = _pool_names(cond.objects, C.OBJECTS, "objects")
+    recs = _pool_names(cond.receptacles, C.RECEPTACLES, "receptacles")
+    tables = _pool_names(cond.tables, C.TABLES, "tables")
     obj = objs[rng.integers(len(objs))]
     rec = recs[rng.integers(len(recs))]
+    objects = [Placement(obj, *map(float, p["obj"]), float(cond.yaws[rng.integers(len(cond.yaws))]))]
+    receptacles = [Placement(rec, *map(float, p["rec"]))]
+    if cond.distractor_objects:
+        pool = [n for n in _pool_names(cond.distractor_objects, C.OBJECTS, "objects") if n != obj]
+        objects.append(Placement(pool[rng.integers(len(pool))], *map(float, p["dobj"]),
+                                 float(cond.yaws[rng.integers(len(cond.yaws))])))
+    if cond.distractor_receptacles:
+        pool = [n for n in _pool_names(cond.distractor_receptacles, C.RECEPTACLES, "receptacles") if n != rec]
+        receptacles.append(Placement(pool[rng.integers(len(pool))], *map(float, p["drec"])))
     template = cond.templates[rng.integers(len(cond.templates))]
-    yaw = float(cond.yaws[rng.integers(len(cond.yaws))])
+    offsets = (0.0,) * 6
+    if cond.joint_offsets is not None:
+        while not any(offsets):
+            offsets = tuple(float(rng.choice(c)) for c in cond.joint_offsets)
+    perturbation = None
+    if cond.perturbation:
+        perturbation = {"kind": cond.perturbation, "alpha": float(cond.alpha),
+                        "texture": int(rng.integers(C.N_PERTURBATION_TEXTURES)), "seed": int(rng.integers(2**31))}
+    reposition = None
+    if cond.reposition_step is not None:
+        q = jumps[rng.integers(len(jumps))]
+        reposition = {"step": int(cond.reposition_step), "x": float(q[0]), "y": float(q[1]),
+                      "yaw": float(cond.yaws[rng.integers(len(cond.yaws))])}
     return Episode(
-        condition=cond.name,
-        seed=int(seed),
-        index=int(index),
-        objects=(Placement(obj, float(pts[i][0]), float(pts[i][1]), yaw),),
-        receptacles=(Placement(rec, float(pts[j][0]), float(pts[j][1])),),
-        table=tables[rng.integers(len(tables))],
-        instruction=template.format(object=obj, receptacle=rec),
+        condition=cond.name, seed=int(seed), index=int(index), objects=tuple(objects),
+        receptacles=tuple(receptacles), table=tables[rng.integers(len(tables))],
+        instruction=template.format(object=obj, receptacle=rec), joint_offsets=offsets,
+        perturbation=perturbation, reposition=reposition,
     )
 
 
@@ -159,12 +337,29 @@ def sample_episodes(cond: Condition, seed: int, n: int) -> list[Episode]:
     return [sample_episode(cond, seed, i) for i in range(n)]
 
 
+# ----- manifests --------------------------------------------------------------------------------
+def manifest_hash(episodes: list[Episode]) -> str:
+    """A short content hash of a list of episodes: equal hashes mean the same episodes."""
+    blob = json.dumps([e.to_dict() for e in episodes], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def write_manifest(path: str, episodes: list[Episode]) -> None:
     from rl4vla.util import atomic_write_text
 
-    atomic_write_text(path, json.dumps({"episodes": [e.to_dict() for e in episodes]}, indent=1))
+    conds = {e.condition: CONDITIONS[e.condition].to_dict() for e in episodes if e.condition in CONDITIONS}
+    doc = {"version": 1, "hash": manifest_hash(episodes), "conditions": conds,
+           "episodes": [e.to_dict() for e in episodes]}
+    atomic_write_text(path, json.dumps(doc, indent=1))
 
 
 def read_manifest(path: str) -> list[Episode]:
-    with open(path) as f:
-        return [Episode.from_dict(d) for d in json.load(f)["episodes"]]
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        episodes = [Episode.from_dict(d) for d in doc["episodes"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a readable episode manifest ({type(e).__name__}: {e})") from e
+    if "hash" in doc and doc["hash"] != manifest_hash(episodes):
+        raise ValueError(f"{path}: manifest hash mismatch (the file was edited or is corrupt)")
+    return episodes

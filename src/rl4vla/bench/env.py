@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from rl4vla.bench import perturb
 from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, sample_episode
 from rl4vla.bench.task import STATE_KEYS, Task
 
@@ -68,9 +69,17 @@ class _Shard:
             "state": {k: np.stack([np.asarray(s[k], np.float64) for s in states]) for k in STATE_KEYS},
         }
 
-    def _render(self, task: Task) -> np.ndarray:
-        s = task.scene
-        return self.renderer.render(s.model, s.data, s.layout.camera)
+    def _render(self, task: Task, renderer=None) -> np.ndarray:
+        s, ep = task.scene, task.episode
+        renderer = renderer or self.renderer
+        spec = ep.perturbation
+        if spec is None:
+            return renderer.render(s.model, s.data, s.layout.camera)
+        if spec["kind"] == "texture":
+            rgb, seg = renderer.render(s.model, s.data, s.layout.camera, segmentation=True)
+            groups = [s.layout.robot_geoms] + [s.layout.obj_all_geoms[o.name] for o in ep.objects]
+            return perturb.apply(rgb, spec, task.t, seg, groups)
+        return perturb.apply(renderer.render(s.model, s.data, s.layout.camera), spec, task.t)
 
     def reset(self, idx: list[int], episodes: list[Episode]) -> dict:
         for i, ep in zip(idx, episodes):
@@ -90,7 +99,7 @@ class _Shard:
 
         if getattr(self, "_big", None) is None or self._big.width != size:
             self._big = SceneRenderer(self.tasks[0].scene.model, size, size)
-        return np.stack([self._big.render(t.scene.model, t.scene.data, t.scene.layout.camera) for t in self.tasks])
+        return np.stack([self._render(t, self._big) for t in self.tasks])
 
     def close(self) -> None:
         self.renderer.close()

@@ -19,6 +19,7 @@ PREGRASP = 0.07  # m above the grasp point
 ALIGN_XY = 0.008
 ALIGN_YAW = 0.08
 CARRY_CLEARANCE = 0.05
+TIP = 0.012  # fingertips reach this far below the TCP
 
 
 def _gripper_yaw(rot: np.ndarray) -> float:
@@ -45,11 +46,12 @@ class ExpertPolicy:
         lo, hi = s["obj_lo"], s["obj_hi"]
         o = (lo + hi) / 2  # grasp at the middle of the object's bounds
         height = hi[2] - lo[2]
-        grasp_above_bottom = max(0.014, height - 0.014)
+        grasp_above_bottom = max(0.014, min(height - 0.014, 0.06))  # tall objects: below the top
         cur_yaw = _gripper_yaw(rot)
         yaw = cur_yaw
         grip = 1.0
-        grasp_z = lo[2] + grasp_above_bottom
+        # keep the fingertips (TIP below the TCP) clear of a receptacle surface under the jaws
+        grasp_z = max(lo[2] + grasp_above_bottom, s["floor_z"] + 0.004 + TIP)
         if s["on_target"] or (s["ever_grasped"] and not s["grasped"] and np.linalg.norm((o - c)[:2]) < 0.03):
             if s["gripper"] < 0.9 and s["grasped"]:
                 phase, target, grip = "release", tcp, 1.0
@@ -57,8 +59,9 @@ class ExpertPolicy:
                 phase, target = "retreat", np.array([tcp[0], tcp[1], max(tcp[2], 0.2)])
         elif s["grasped"]:
             grip = -1.0
-            carry_z = max(0.14, s["rec_top"] + grasp_above_bottom + CARRY_CLEARANCE)
-            place_z = c[2] + s["rec_top"] + grasp_above_bottom + 0.012
+            hold = tcp[2] - lo[2]  # how far above the object's bottom we hold it
+            carry_z = max(0.14, s["rec_top"] + hold + CARRY_CLEARANCE)
+            place_z = c[2] + s["rec_top"] + hold + 0.012
             d = np.linalg.norm((tcp - c)[:2])
             if d > 0.012:
                 if tcp[2] < carry_z - 0.03 and d > 0.05:

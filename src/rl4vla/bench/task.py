@@ -12,13 +12,14 @@ import numpy as np
 
 from rl4vla.bench.conditions import Episode
 from rl4vla.sim import assets as A
+from rl4vla.sim import catalog as C
 from rl4vla.sim.scene import Scene
 
 HOLD_STEPS = 5
 STATE_KEYS = {  # privileged state given to the scripted expert (and available to users)
     "tcp_pos": (3,), "tcp_rot": (3, 3), "gripper": (), "obj_pos": (3,), "obj_quat": (4,),
     "obj_lo": (3,), "obj_hi": (3,), "obj_axis_yaw": (), "rec_pos": (3,), "rec_top": (),
-    "grasped": (), "ever_grasped": (), "on_target": (), "step": (),
+    "floor_z": (), "grasped": (), "ever_grasped": (), "on_target": (), "step": (),
 }
 
 
@@ -37,8 +38,9 @@ class Task:
         s.set_table(episode.table)
         for r in episode.receptacles:
             s.place_receptacle(r.name, r.x, r.y, r.yaw)
+        s.forward()
         for o in episode.objects:
-            s.place_object(o.name, o.x, o.y, o.yaw, drop=0.014)
+            s.place_object(o.name, o.x, o.y, o.yaw, drop=self._drop_height(o.x, o.y))
         s.set_robot(np.asarray(episode.joint_offsets, dtype=np.float64))
         s.settle()
         self.episode = episode
@@ -51,8 +53,17 @@ class Task:
         self.potential = 0.0
         self.ret = 0.0
         self.done = False
-        self._obj = A.by_name(A.OBJECTS, episode.target_object)
-        self._rec = A.by_name(A.RECEPTACLES, episode.target_receptacle)
+        self._obj = A.by_name(C.OBJECTS, episode.target_object)
+        self._rec = A.by_name(C.RECEPTACLES, episode.target_receptacle)
+
+    def _drop_height(self, x: float, y: float) -> float:
+        """Spawn height: just above the table, or above a receptacle the object may overlap."""
+        drop = 0.004
+        for r in self.scene.active_receptacles:
+            lo, hi = self.scene.receptacle_aabb(r)
+            if lo[0] - 0.06 < x < hi[0] + 0.06 and lo[1] - 0.06 < y < hi[1] + 0.06:
+                drop = max(drop, hi[2] + 0.005)
+        return drop
 
     def step(self, action: np.ndarray) -> tuple[float, bool, bool, dict]:
         if self.episode is None:
@@ -63,9 +74,10 @@ class Task:
             )
         self.scene.step(action)
         self.t += 1
-        ev = self.episode.extras.get("reposition")
-        if ev is not None and self.t == ev["step"]:
-            self.scene.place_object(self.episode.target_object, ev["x"], ev["y"], ev.get("yaw", 0.0), drop=0.02)
+        ev = self.episode.reposition
+        if ev is not None and self.t == ev["step"]:  # the object jumps, then settles under physics
+            self.scene.place_object(self.episode.target_object, ev["x"], ev["y"], ev["yaw"],
+                                    drop=self._drop_height(ev["x"], ev["y"]) + 0.01)
         obj, rec = self.episode.target_object, self.episode.target_receptacle
         self.grasped = self.scene.is_grasped(obj)
         self.ever_grasped |= self.grasped
@@ -96,6 +108,15 @@ class Task:
             "elapsed_steps": self.t,
         }
 
+    def _floor_under(self, center: np.ndarray, reach: float = 0.05) -> float:
+        """Highest receptacle support surface within `reach` of a point's xy (0 = the table)."""
+        floor = 0.0
+        for name in self.scene.active_receptacles:
+            lo, hi = self.scene.receptacle_aabb(name)
+            if lo[0] - reach < center[0] < hi[0] + reach and lo[1] - reach < center[1] < hi[1] + reach:
+                floor = max(floor, self.scene.receptacle_pos(name)[2] + A.by_name(C.RECEPTACLES, name).top)
+        return floor
+
     def state(self) -> dict:
         s = self.scene
         tcp, rot = s.tcp_pose()
@@ -105,6 +126,6 @@ class Task:
         return {
             "tcp_pos": tcp, "tcp_rot": rot, "gripper": s.gripper_opening(), "obj_pos": o, "obj_quat": q,
             "obj_lo": lo, "obj_hi": hi, "obj_axis_yaw": yaw + self._obj.long_axis_yaw, "rec_pos": s.receptacle_pos(self.episode.target_receptacle),
-            "rec_top": self._rec.top, "grasped": self.grasped, "ever_grasped": self.ever_grasped,
+            "rec_top": self._rec.top, "floor_z": self._floor_under((lo + hi) / 2), "grasped": self.grasped, "ever_grasped": self.ever_grasped,
             "on_target": self.success, "step": self.t,
         }

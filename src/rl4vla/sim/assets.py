@@ -37,6 +37,7 @@ class ObjectAsset:
     family: str  # shape family (a test object may share one with a train object)
     parts: tuple[Part, ...]
     long_axis_yaw: float = 0.0  # yaw (body frame) of the axis the fingers should close across
+    rolls: bool = False  # round body: gets rolling friction so it rests where it is put
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ReceptacleAsset:
     split: str
     parts: tuple[Part, ...]
     half_extent: tuple[float, float]  # footprint half sizes (x, y) in body frame
-    round: bool  # True: footprint is a disc of radius half_extent[0]
+    round: bool  # True: the footprint is the ellipse with these half axes, else the rectangle
     top: float  # height of the support surface above the table
 
 
@@ -68,7 +69,7 @@ class MeshAsset:
     vertices: np.ndarray = field(repr=False)
 
 
-def _prism_mesh(name: str, length: float, r0: float, r1: float, sides: int = 6) -> MeshAsset:
+def prism_mesh(name: str, length: float, r0: float, r1: float, sides: int = 6) -> MeshAsset:
     """A tapered polygonal prism along x, lying on a flat face (does not roll)."""
     ang = np.pi / sides + 2 * np.pi * np.arange(sides) / sides - np.pi / 2
     verts = []
@@ -80,94 +81,12 @@ def _prism_mesh(name: str, length: float, r0: float, r1: float, sides: int = 6) 
     return MeshAsset(name, v)
 
 
-MESHES: tuple[MeshAsset, ...] = (
-    _prism_mesh("carrot_body", 0.11, 0.022, 0.006),
-    _prism_mesh("cucumber_body", 0.12, 0.018, 0.016, sides=8),
-)
-
-ORANGE = (0.95, 0.45, 0.08, 1.0)
-GREEN = (0.15, 0.6, 0.15, 1.0)
-YELLOW = (0.95, 0.85, 0.2, 1.0)
-RED = (0.8, 0.1, 0.1, 1.0)
-SILVER = (0.75, 0.75, 0.78, 1.0)
-WHITE = (0.95, 0.95, 0.95, 1.0)
-
-
-OBJECTS: tuple[ObjectAsset, ...] = (
-    ObjectAsset(
-        "carrot", "train", "root",
-        (
-            Part("mesh", (), mesh="carrot_body", rgba=ORANGE),
-            Part("box", (0.012, 0.01, 0.008), pos=(-0.062, 0, 0.02), rgba=GREEN),
-        ),
-    ),
-    ObjectAsset(
-        "banana", "train", "curved",
-        (
-            Part("capsule", (0.016, 0.03), pos=(0.0, 0.012, 0.016), euler=(0, 1.5708, 0), rgba=YELLOW),
-            Part("capsule", (0.014, 0.022), pos=(0.045, -0.002, 0.016), euler=(0, 1.5708, 0.6), rgba=YELLOW),
-            Part("capsule", (0.014, 0.022), pos=(-0.045, -0.002, 0.016), euler=(0, 1.5708, -0.6), rgba=YELLOW),
-            Part("sphere", (0.007,), pos=(-0.068, -0.02, 0.016), rgba=(0.35, 0.25, 0.1, 1.0)),
-        ),
-    ),
-    ObjectAsset(
-        "soda can", "train", "cylinder",
-        (
-            Part("cylinder", (0.027, 0.045), pos=(0, 0, 0.045), rgba=RED),
-            Part("cylinder", (0.024, 0.003), pos=(0, 0, 0.091), rgba=SILVER, collide=False),
-        ),
-    ),
-    ObjectAsset(
-        "mug", "train", "mug",
-        (
-            Part("cylinder", (0.03, 0.035), pos=(0, 0, 0.035), rgba=(0.2, 0.4, 0.85, 1.0)),
-            Part("box", (0.006, 0.006, 0.024), pos=(0.0, 0.042, 0.036), rgba=(0.2, 0.4, 0.85, 1.0)),
-            Part("box", (0.006, 0.01, 0.004), pos=(0.0, 0.034, 0.058), rgba=(0.2, 0.4, 0.85, 1.0)),
-            Part("box", (0.006, 0.01, 0.004), pos=(0.0, 0.034, 0.014), rgba=(0.2, 0.4, 0.85, 1.0)),
-        ), long_axis_yaw=1.5708,
-    ),
-    ObjectAsset(
-        "sponge", "train", "box",
-        (
-            Part("box", (0.045, 0.028, 0.013), pos=(0, 0, 0.013), rgba=YELLOW),
-            Part("box", (0.045, 0.028, 0.004), pos=(0, 0, 0.03), rgba=(0.1, 0.55, 0.25, 1.0)),
-        ),
-    ),
-    ObjectAsset(
-        "cucumber", "test", "root",
-        (
-            Part("mesh", (), mesh="cucumber_body", rgba=(0.1, 0.4, 0.12, 1.0)),
-            Part("box", (0.004, 0.006, 0.006), pos=(0.062, 0, 0.017), rgba=(0.5, 0.6, 0.3, 1.0)),
-        ),
-    ),
-)
-
-RECEPTACLES: tuple[ReceptacleAsset, ...] = (
-    ReceptacleAsset(
-        "plate", "train",
-        (
-            Part("cylinder", (0.065, 0.004), pos=(0, 0, 0.004), rgba=(0.85, 0.85, 0.88, 1.0)),
-            Part("cylinder", (0.05, 0.0045), pos=(0, 0, 0.0045), rgba=WHITE, collide=False),
-        ),
-        half_extent=(0.065, 0.065), round=True, top=0.008,
-    ),
-    ReceptacleAsset(
-        "cutting board", "test",
-        (
-            Part("box", (0.08, 0.06, 0.007), pos=(0, 0, 0.007), rgba=(0.72, 0.52, 0.3, 1.0)),
-            Part("cylinder", (0.008, 0.0075), pos=(0.065, 0, 0.0075), rgba=(0.3, 0.2, 0.1, 1.0), collide=False),
-        ),
-        half_extent=(0.08, 0.06), round=False, top=0.014,
-    ),
-)
-
-TABLES: tuple[TableAsset, ...] = (
-    TableAsset("light wood", "train", "wood", ((0.78, 0.6, 0.4), (0.62, 0.45, 0.28)), seed=1),
-    TableAsset("grey marble", "train", "marble", ((0.85, 0.85, 0.85), (0.45, 0.45, 0.48)), seed=2),
-    TableAsset("green felt", "train", "fabric", ((0.2, 0.45, 0.25), (0.15, 0.35, 0.2)), seed=3),
-    TableAsset("beige", "train", "solid", ((0.82, 0.78, 0.68),), seed=4),
-    TableAsset("blue checker", "test", "checker", ((0.25, 0.35, 0.7), (0.85, 0.85, 0.9)), seed=5),
-)
+def disc_mesh(name: str, rx: float, ry: float, height: float, sides: int = 16) -> MeshAsset:
+    """An elliptical disc (flat oval) of the given half axes, bottom at z = 0."""
+    a = 2 * np.pi * np.arange(sides) / sides
+    ring = np.stack([rx * np.cos(a), ry * np.sin(a)], -1)
+    v = np.concatenate([np.c_[ring, np.zeros(sides)], np.c_[ring, np.full(sides, height)]])
+    return MeshAsset(name, v)
 
 
 def by_name(pool, name: str):
@@ -208,7 +127,17 @@ def table_texture(t: TableAsset, size: int = 256) -> np.ndarray:
         w = ((np.floor(x * 8) + np.floor(y * 8)) % 2)[..., None]
         img = c[0] * (1 - w) + c[1] * w
     elif t.kind == "stripes":
-        w = (np.floor(x * 10) % 2)[..., None]
+        w = (np.floor((x + 0.3 * y) * 10) % 2)[..., None]
+        img = c[0] * (1 - w) + c[1] * w
+    elif t.kind == "terrazzo":
+        img = np.broadcast_to(c[0], (size, size, 3)).copy()
+        for _ in range(220):
+            cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.005, 0.02)
+            col = c[1 + rng.integers(len(c) - 1)]
+            img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = col
+    elif t.kind == "tiles":
+        grout = ((x * 6) % 1 < 0.06) | ((y * 6) % 1 < 0.06)
+        w = grout[..., None].astype(float)
         img = c[0] * (1 - w) + c[1] * w
     else:
         raise ValueError(f"unknown table texture kind {t.kind!r}")
@@ -225,3 +154,43 @@ def _value_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     a = grid[i][:, i] * (1 - f)[None, :] + grid[i][:, i + 1] * f[None, :]
     b = grid[i + 1][:, i] * (1 - f)[None, :] + grid[i + 1][:, i + 1] * f[None, :]
     return a * (1 - f)[:, None] + b * f[:, None]
+
+
+PERTURBATION_KINDS = ("noise", "stripes", "dots", "checker", "plasma", "waves", "blocks", "rings")
+
+
+def perturbation_texture(index: int, size: int = 256) -> np.ndarray:
+    """The index-th (0..15) perturbation texture: saturated, high-contrast, (size, size, 3) uint8."""
+    if not 0 <= index < 16:
+        raise ValueError(f"perturbation texture index must be in [0, 16), got {index}")
+    rng = np.random.default_rng(1000 + index)
+    kind = PERTURBATION_KINDS[index % len(PERTURBATION_KINDS)]
+    y, x = np.mgrid[0:size, 0:size] / size
+    palette = rng.uniform(0, 1, (4, 3))
+    if kind == "noise":
+        img = np.stack([_value_noise(rng, size, 16) for _ in range(3)], -1)
+    elif kind == "stripes":
+        a = rng.uniform(0, np.pi)
+        w = (np.sin(2 * np.pi * 12 * (np.cos(a) * x + np.sin(a) * y)) > 0)[..., None]
+        img = np.where(w, palette[0], palette[1])
+    elif kind == "dots":
+        w = (((x * 10) % 1 - 0.5) ** 2 + ((y * 10) % 1 - 0.5) ** 2 < 0.09)[..., None]
+        img = np.where(w, palette[0], palette[1])
+    elif kind == "checker":
+        k = (np.floor(x * 8) + 2 * np.floor(y * 8)).astype(int) % 4
+        img = palette[k]
+    elif kind == "plasma":
+        v = np.sin(10 * x + rng.uniform(0, 6)) + np.sin(10 * y) + np.sin(7 * (x + y)) + np.sin(12 * np.hypot(x - 0.5, y - 0.5))
+        img = 0.5 + 0.5 * np.stack([np.sin(v), np.sin(v + 2), np.sin(v + 4)], -1)
+    elif kind == "waves":
+        v = np.sin(2 * np.pi * (6 * x + 2 * np.sin(2 * np.pi * 2 * y)))
+        w = (0.5 + 0.5 * v)[..., None]
+        img = palette[0] * w + palette[2] * (1 - w)
+    elif kind == "blocks":
+        cells = rng.integers(0, 4, (8, 8))
+        img = palette[cells[(y * 8).astype(int), (x * 8).astype(int)]]
+    else:  # rings
+        r = np.hypot(x - rng.uniform(0.3, 0.7), y - rng.uniform(0.3, 0.7))
+        k = (np.floor(r * 20)).astype(int) % 3
+        img = palette[k]
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)

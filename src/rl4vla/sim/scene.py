@@ -22,6 +22,7 @@ import numpy as np
 from rl4vla.sim.gl import mujoco  # noqa: E402
 
 from rl4vla.sim import assets as A  # noqa: E402
+from rl4vla.sim import catalog as C  # noqa: E402
 from rl4vla.sim.rotations import mat_to_rotvec, rpy_to_mat, top_down  # noqa: E402
 
 CONTROL_HZ = 5
@@ -62,7 +63,7 @@ def _fmt(v) -> str:
     return " ".join(f"{float(x):.6g}" for x in np.atleast_1d(v))
 
 
-def _part_xml(p: A.Part, name: str, material: str | None = None) -> str:
+def _part_xml(p: A.Part, name: str, material: str | None = None, cls: str = "obj") -> str:
     attrs = [f'name="{name}"', f'type="{p.type}"', f'pos="{_fmt(p.pos)}"', f'euler="{_fmt(p.euler)}"']
     if p.type == "mesh":
         attrs.append(f'mesh="{p.mesh}"')
@@ -70,7 +71,7 @@ def _part_xml(p: A.Part, name: str, material: str | None = None) -> str:
         attrs.append(f'size="{_fmt(p.size)}"')
     attrs.append(f'material="{material}"' if material else f'rgba="{_fmt(p.rgba)}"')
     if p.collide:
-        attrs.append('class="obj"')
+        attrs.append(f'class="{cls}"')
     else:
         attrs.append('contype="0" conaffinity="0" density="0"')
     return "<geom " + " ".join(attrs) + "/>"
@@ -105,6 +106,8 @@ def _robot_xml() -> tuple[str, str, str]:
 
 _CLASSES = (
     '<default class="obj"><geom condim="4" friction="1.0 0.02 0.001" density="400" solref="0.01 1"/></default>',
+    '<default class="obj_round"><geom condim="6" friction="1.0 0.02 0.005" density="400" solref="0.01 1"/>'
+    "</default>",
     '<default class="grip"><geom condim="4" friction="1.5 0.02 0.001" solref="0.01 1" solimp="0.95 0.99 0.001"/>'
     "</default>",
 )
@@ -142,7 +145,9 @@ class Layout:
     objects: dict[str, int]  # name -> body id
     obj_qadr: dict[str, int]
     obj_dadr: dict[str, int]
-    obj_geoms: dict[str, np.ndarray]
+    obj_geoms: dict[str, np.ndarray]  # colliding geoms
+    obj_all_geoms: dict[str, np.ndarray]  # every geom, visual parts included (segmentation)
+    robot_geoms: np.ndarray  # every geom of the arm and gripper (segmentation)
     receptacles: dict[str, int]  # name -> mocap id
     rec_geoms: dict[str, np.ndarray]
     camera: int
@@ -151,20 +156,21 @@ class Layout:
 
 def scene_xml() -> str:
     default, robot_assets, arm = _robot_xml()
-    meshes = "".join(f'<mesh name="{m.name}" vertex="{_fmt(m.vertices.ravel())}"/>' for m in A.MESHES)
+    meshes = "".join(f'<mesh name="{m.name}" vertex="{_fmt(m.vertices.ravel())}"/>' for m in C.MESHES)
     tables = "".join(
         f'<texture name="tex_{i}" type="2d" builtin="flat" width="{TEX_SIZE}" height="{TEX_SIZE}" rgb1="1 1 1"/>'
         f'<material name="table_{i}" texture="tex_{i}" texrepeat="2 2" specular="0.1" shininess="0.1"/>'
-        for i, _ in enumerate(A.TABLES)
+        for i, _ in enumerate(C.TABLES)
     )
     objects = []
-    for i, o in enumerate(A.OBJECTS):
-        geoms = "".join(_part_xml(p, f"obj{i}_g{j}") for j, p in enumerate(o.parts))
+    for i, o in enumerate(C.OBJECTS):
+        cls = "obj_round" if o.rolls else "obj"
+        geoms = "".join(_part_xml(p, f"obj{i}_g{j}", cls=cls) for j, p in enumerate(o.parts))
         objects.append(
             f'<body name="obj_{i}" pos="{3 + 0.3 * i} 0 {PARK_Z}"><freejoint name="obj_{i}"/>{geoms}</body>'
         )
     recs = []
-    for i, r in enumerate(A.RECEPTACLES):
+    for i, r in enumerate(C.RECEPTACLES):
         geoms = "".join(_part_xml(p, f"rec{i}_g{j}") for j, p in enumerate(r.parts))
         recs.append(f'<body name="rec_{i}" mocap="true" pos="{-3 - 0.3 * i} 0 {PARK_Z}">{geoms}</body>')
     return f"""
@@ -201,7 +207,7 @@ def scene_xml() -> str:
 def build() -> tuple[mujoco.MjModel, Layout]:
     """Compile the scene once per process; returns the base model and its index layout."""
     model = mujoco.MjModel.from_xml_string(scene_xml())
-    for i, t in enumerate(A.TABLES):  # fill the placeholder textures procedurally
+    for i, t in enumerate(C.TABLES):  # fill the placeholder textures procedurally
         tid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_TEXTURE, f"tex_{i}")
         adr, n = model.tex_adr[tid], TEX_SIZE * TEX_SIZE * model.tex_nchannel[tid]
         img = A.table_texture(t, TEX_SIZE)
@@ -216,14 +222,17 @@ def build() -> tuple[mujoco.MjModel, Layout]:
         return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
 
     arm_j = [jid(f"right/{j}") for j in ARM_JOINTS]
-    objects, obj_q, obj_d, obj_g = {}, {}, {}, {}
-    for i, o in enumerate(A.OBJECTS):
+    objects, obj_q, obj_d, obj_g, obj_all = {}, {}, {}, {}, {}
+    for i, o in enumerate(C.OBJECTS):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"obj_{i}")
         j = jid(f"obj_{i}")
         objects[o.name], obj_q[o.name], obj_d[o.name] = b, model.jnt_qposadr[j], model.jnt_dofadr[j]
         obj_g[o.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
+        obj_all[o.name] = np.flatnonzero(model.geom_bodyid == b)
+    arm_root = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "base")
+    robot_bodies = np.flatnonzero(model.body_rootid == arm_root)
     recs, rec_g = {}, {}
-    for i, r in enumerate(A.RECEPTACLES):
+    for i, r in enumerate(C.RECEPTACLES):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"rec_{i}")
         recs[r.name] = model.body_mocapid[b]
         rec_g[r.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
@@ -237,8 +246,9 @@ def build() -> tuple[mujoco.MjModel, Layout]:
         tcp_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tcp"),
         table_geom=gid("table"),
         table_mats={t.name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_MATERIAL, f"table_{i}")
-                    for i, t in enumerate(A.TABLES)},
-        objects=objects, obj_qadr=obj_q, obj_dadr=obj_d, obj_geoms=obj_g,
+                    for i, t in enumerate(C.TABLES)},
+        objects=objects, obj_qadr=obj_q, obj_dadr=obj_d, obj_geoms=obj_g, obj_all_geoms=obj_all,
+        robot_geoms=np.flatnonzero(np.isin(model.geom_bodyid, robot_bodies)),
         receptacles=recs, rec_geoms=rec_g,
         camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "third_person"),
         home_qpos=np.zeros(6),
@@ -318,7 +328,7 @@ class Scene:
 
     def place_object(self, name: str, x: float, y: float, yaw: float, drop: float = 0.004) -> None:
         L, m, d = self.layout, self.model, self.data
-        A.by_name(A.OBJECTS, name)
+        A.by_name(C.OBJECTS, name)
         self._set_collide(L.obj_geoms[name], True)
         m.body_gravcomp[L.objects[name]] = 0.0
         q, v = L.obj_qadr[name], L.obj_dadr[name]
@@ -328,7 +338,7 @@ class Scene:
             self.active_objects.append(name)
 
     def place_receptacle(self, name: str, x: float, y: float, yaw: float = 0.0) -> None:
-        A.by_name(A.RECEPTACLES, name)
+        A.by_name(C.RECEPTACLES, name)
         mid = self.layout.receptacles[name]
         self.data.mocap_pos[mid] = (x, y, 0.0)
         self.data.mocap_quat[mid] = (np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
@@ -372,14 +382,46 @@ class Scene:
         b = self.layout.objects[name]
         return self.data.xpos[b].copy(), self.data.xquat[b].copy()
 
+    def forward(self) -> None:
+        """Update positions after writing state (kinematics only, no time passes)."""
+        mujoco.mj_kinematics(self.model, self.data)
+
     def object_aabb(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """World-frame axis-aligned bounds (lo, hi) of the object's collision geoms."""
+        return self._aabb(self.layout.obj_geoms[name])
+
+    def receptacle_aabb(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._aabb(self.layout.rec_geoms[name])
+
+    def _aabb(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tight world bounds (lo, hi) of geoms: exact per primitive type, vertices for meshes."""
         m, d = self.model, self.data
-        g = self.layout.obj_geoms[name]
-        rot = d.geom_xmat[g].reshape(-1, 3, 3)  # (G, 3, 3)
-        c = d.geom_xpos[g] + np.einsum("gij,gj->gi", rot, m.geom_aabb[g, :3])
-        h = np.einsum("gij,gj->gi", np.abs(rot), m.geom_aabb[g, 3:])
-        return (c - h).min(0), (c + h).max(0)
+        T = mujoco.mjtGeom
+        lo, hi = np.empty((len(g), 3)), np.empty((len(g), 3))
+        for k, gid in enumerate(g):
+            rot = d.geom_xmat[gid].reshape(3, 3)
+            pos, size, typ = d.geom_xpos[gid], m.geom_size[gid], m.geom_type[gid]
+            if typ == T.mjGEOM_SPHERE:
+                ext = np.full(3, size[0])
+            elif typ == T.mjGEOM_CAPSULE:
+                ext = np.abs(rot[:, 2]) * size[1] + size[0]
+            elif typ == T.mjGEOM_CYLINDER:
+                ext = np.abs(rot[:, 2]) * size[1] + size[0] * np.sqrt(np.clip(1 - rot[:, 2] ** 2, 0, 1))
+            elif typ == T.mjGEOM_ELLIPSOID:
+                ext = np.sqrt(((rot * size[None, :3]) ** 2).sum(1))
+            elif typ == T.mjGEOM_MESH:
+                mid = m.geom_dataid[gid]
+                v = m.mesh_vert[m.mesh_vertadr[mid] : m.mesh_vertadr[mid] + m.mesh_vertnum[mid]]  # (V, 3)
+                w = pos + v @ rot.T
+                lo[k], hi[k] = w.min(0), w.max(0)
+                continue
+            else:  # box (and anything else: its local bounding box)
+                c = pos + rot @ m.geom_aabb[gid, :3]
+                ext = np.abs(rot) @ m.geom_aabb[gid, 3:]
+                lo[k], hi[k] = c - ext, c + ext
+                continue
+            lo[k], hi[k] = pos - ext, pos + ext
+        return lo.min(0), hi.max(0)
 
     def receptacle_pos(self, name: str) -> np.ndarray:
         return self.data.mocap_pos[self.layout.receptacles[name]].copy()
@@ -400,17 +442,17 @@ class Scene:
         return self.touching(g, np.array([fl])) and self.touching(g, np.array([fr]))
 
     def on_receptacle(self, obj: str, rec: str) -> bool:
-        """The object's centre is inside the receptacle footprint, above it, touching it."""
-        r = A.by_name(A.RECEPTACLES, rec)
-        p, _ = self.object_pose(obj)
+        """The object's centre is inside the receptacle footprint, its bottom above the support
+        surface (1 cm tolerance), and it touches the receptacle."""
+        r = A.by_name(C.RECEPTACLES, rec)
+        lo, hi = self.object_aabb(obj)
         mid = self.layout.receptacles[rec]
         c = self.data.mocap_pos[mid]
         q = self.data.mocap_quat[mid]
         yaw = 2 * np.arctan2(q[3], q[0])
-        dx, dy = p[0] - c[0], p[1] - c[1]
-        lx = np.cos(yaw) * dx + np.sin(yaw) * dy
-        ly = -np.sin(yaw) * dx + np.cos(yaw) * dy
-        inside = (np.hypot(lx, ly) <= r.half_extent[0]) if r.round else (
-            abs(lx) <= r.half_extent[0] and abs(ly) <= r.half_extent[1])
-        above = p[2] >= c[2] + r.top - 0.01
+        dx, dy = (lo[0] + hi[0]) / 2 - c[0], (lo[1] + hi[1]) / 2 - c[1]
+        lx = (np.cos(yaw) * dx + np.sin(yaw) * dy) / r.half_extent[0]
+        ly = (-np.sin(yaw) * dx + np.cos(yaw) * dy) / r.half_extent[1]
+        inside = (lx * lx + ly * ly <= 1.0) if r.round else (abs(lx) <= 1.0 and abs(ly) <= 1.0)
+        above = lo[2] >= c[2] + r.top - 0.01
         return bool(inside and above and self.touching(self.layout.obj_geoms[obj], self.layout.rec_geoms[rec]))

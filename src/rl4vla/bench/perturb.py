@@ -1,0 +1,79 @@
+"""Per-frame visual perturbations of the dynamic vision conditions (image space).
+
+- texture: the robot's pixels and each object's pixels (from segmentation) are blended
+  with a perturbation texture resized to their current bounding box, every frame.
+- noise: the whole frame is blended with a crop of a perturbation texture whose
+  window drifts every frame.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from rl4vla.sim.assets import perturbation_texture
+
+TEX_SIZE = 256
+
+
+@lru_cache(maxsize=None)
+def texture(index: int) -> np.ndarray:
+    return perturbation_texture(index, TEX_SIZE).astype(np.float32)
+
+
+def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    rows = (np.arange(h) * img.shape[0] // h).clip(0, img.shape[0] - 1)
+    cols = (np.arange(w) * img.shape[1] // w).clip(0, img.shape[1] - 1)
+    return img[rows[:, None], cols[None, :]]
+
+
+def blend_masked_texture(rgb: np.ndarray, mask: np.ndarray, tex: np.ndarray, alpha: float) -> np.ndarray:
+    """Blend `tex`, fitted to the bounding box of `mask`, into the masked pixels of rgb (in place)."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return rgb
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    fitted = _resize_nearest(tex, y1 - y0, x1 - x0)  # (h, w, 3)
+    m = mask[y0:y1, x0:x1]
+    box = rgb[y0:y1, x0:x1]
+    box[m] = ((1 - alpha) * box[m] + alpha * fitted[m]).round().clip(0, 255).astype(np.uint8)
+    return rgb
+
+
+def noise_window(seed: int, t: int, h: int, w: int) -> tuple[int, int]:
+    """Top-left corner of the texture crop at frame t: a random start drifting at a random velocity."""
+    rng = np.random.default_rng(seed)
+    oy, ox = rng.integers(0, TEX_SIZE, 2)
+    vy, vx = rng.uniform(3, 9, 2) * rng.choice([-1, 1], 2)  # texels per frame
+    return int(oy + vy * t) % TEX_SIZE, int(ox + vx * t) % TEX_SIZE
+
+
+def blend_noise(rgb: np.ndarray, tex: np.ndarray, alpha: float, seed: int, t: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    oy, ox = noise_window(seed, t, h, w)
+    rows = (oy + np.arange(h)) % TEX_SIZE
+    cols = (ox + np.arange(w)) % TEX_SIZE
+    crop = tex[rows[:, None], cols[None, :]]
+    return ((1 - alpha) * rgb + alpha * crop).round().clip(0, 255).astype(np.uint8)
+
+
+def apply(rgb: np.ndarray, spec: dict, t: int, seg: np.ndarray | None = None,
+          masks_geoms: list[np.ndarray] | None = None) -> np.ndarray:
+    """Perturb one frame (H, W, 3) uint8 per the episode's perturbation spec at control step t.
+
+    For "texture", `seg` is the (H, W) geom-id image and `masks_geoms` lists geom-id groups
+    (robot, each object) to be fitted separately.
+    """
+    tex = texture(int(spec["texture"]))
+    alpha = float(spec["alpha"])
+    if spec["kind"] == "noise":
+        return blend_noise(rgb, tex, alpha, int(spec["seed"]), t)
+    if spec["kind"] == "texture":
+        if seg is None or masks_geoms is None:
+            raise ValueError("the texture perturbation needs a segmentation image and geom groups")
+        out = rgb.copy()
+        for geoms in masks_geoms:
+            blend_masked_texture(out, np.isin(seg, geoms), tex, alpha)
+        return out
+    raise ValueError(f"unknown perturbation kind {spec['kind']!r}; valid: texture, noise")

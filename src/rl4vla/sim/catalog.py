@@ -1,0 +1,318 @@
+"""The asset pools of the benchmark (BENCHMARK.md): objects, receptacles, tables, instructions.
+
+Train and test pools are disjoint. Test objects differ from train objects in name
+and appearance; a few share a shape family (cucumber/carrot, lime/orange,
+coffee cup/soda can). Objects' body origin is the centre of their footprint on
+the table; dimensions are in metres and fit the gripper (jaw gap 8.4 cm).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rl4vla.sim.assets import ObjectAsset, Part, ReceptacleAsset, TableAsset, disc_mesh, prism_mesh
+
+H = np.pi / 2  # quarter turn: capsules/cylinders lie along x with euler (0, H, 0)
+
+MESHES = (
+    prism_mesh("carrot_body", 0.11, 0.022, 0.006),
+    prism_mesh("cucumber_body", 0.12, 0.018, 0.016, sides=8),
+    prism_mesh("eggplant_body", 0.12, 0.027, 0.014, sides=8),
+    prism_mesh("corn_body", 0.13, 0.019, 0.014, sides=8),
+    prism_mesh("marker_body", 0.13, 0.011, 0.011, sides=8),
+    prism_mesh("screwdriver_handle", 0.055, 0.015, 0.013, sides=6),
+    disc_mesh("platter_disc", 0.095, 0.065, 0.008),
+)
+
+ORANGE = (0.95, 0.45, 0.08, 1.0)
+GREEN = (0.15, 0.6, 0.15, 1.0)
+DARK_GREEN = (0.1, 0.35, 0.1, 1.0)
+YELLOW = (0.95, 0.85, 0.2, 1.0)
+RED = (0.8, 0.1, 0.1, 1.0)
+SILVER = (0.75, 0.75, 0.78, 1.0)
+WHITE = (0.95, 0.95, 0.95, 1.0)
+BROWN = (0.4, 0.25, 0.1, 1.0)
+BLACK = (0.08, 0.08, 0.08, 1.0)
+
+
+def _visual(p: Part) -> Part:
+    return Part(p.type, p.size, p.pos, p.euler, p.rgba, p.mesh, collide=False)
+
+
+def ring_walls(radius: float, height: float, rgba, n: int = 12, base: float = 0.0) -> tuple[Part, ...]:
+    """A low circular rim made of n wall segments (a bowl's or pan's side)."""
+    seg = radius * np.tan(np.pi / n) + 0.002
+    return tuple(
+        Part("box", (0.004, seg, height / 2),
+             pos=(radius * np.cos(a), radius * np.sin(a), base + height / 2), euler=(0, 0, a), rgba=rgba)
+        for a in 2 * np.pi * np.arange(n) / n
+    )
+
+
+def rect_walls(hx: float, hy: float, height: float, rgba, base: float = 0.0) -> tuple[Part, ...]:
+    """Four low walls around a hx x hy rectangle (a tray's or basket's side)."""
+    t, z = 0.004, base + height / 2
+    return (
+        Part("box", (t, hy, height / 2), pos=(hx, 0, z), rgba=rgba),
+        Part("box", (t, hy, height / 2), pos=(-hx, 0, z), rgba=rgba),
+        Part("box", (hx + t, t, height / 2), pos=(0, hy, z), rgba=rgba),
+        Part("box", (hx + t, t, height / 2), pos=(0, -hy, z), rgba=rgba),
+    )
+
+
+OBJECTS: tuple[ObjectAsset, ...] = (
+    # ---------------- train (16) ----------------
+    ObjectAsset("carrot", "train", "root", (
+        Part("mesh", (), mesh="carrot_body", rgba=ORANGE),
+        Part("box", (0.012, 0.01, 0.008), pos=(-0.062, 0, 0.02), rgba=GREEN),
+    )),
+    ObjectAsset("banana", "train", "curved", (
+        Part("capsule", (0.016, 0.03), pos=(0.0, 0.012, 0.016), euler=(0, H, 0), rgba=YELLOW),
+        Part("capsule", (0.014, 0.022), pos=(0.045, -0.002, 0.016), euler=(0, H, 0.6), rgba=YELLOW),
+        Part("capsule", (0.014, 0.022), pos=(-0.045, -0.002, 0.016), euler=(0, H, -0.6), rgba=YELLOW),
+        Part("sphere", (0.007,), pos=(-0.068, -0.02, 0.016), rgba=BROWN),
+    )),
+    ObjectAsset("soda can", "train", "cylinder", (
+        Part("cylinder", (0.027, 0.045), pos=(0, 0, 0.045), rgba=RED),
+        _visual(Part("cylinder", (0.024, 0.003), pos=(0, 0, 0.091), rgba=SILVER)),
+        _visual(Part("cylinder", (0.0275, 0.01), pos=(0, 0, 0.05), rgba=WHITE)),
+    )),
+    ObjectAsset("mug", "train", "mug", (
+        Part("cylinder", (0.03, 0.035), pos=(0, 0, 0.035), rgba=(0.2, 0.4, 0.85, 1.0)),
+        Part("box", (0.006, 0.006, 0.024), pos=(0.0, 0.042, 0.036), rgba=(0.2, 0.4, 0.85, 1.0)),
+        Part("box", (0.006, 0.01, 0.004), pos=(0.0, 0.034, 0.058), rgba=(0.2, 0.4, 0.85, 1.0)),
+        Part("box", (0.006, 0.01, 0.004), pos=(0.0, 0.034, 0.014), rgba=(0.2, 0.4, 0.85, 1.0)),
+    ), long_axis_yaw=H),
+    ObjectAsset("sponge", "train", "box", (
+        Part("box", (0.045, 0.028, 0.013), pos=(0, 0, 0.013), rgba=YELLOW),
+        Part("box", (0.045, 0.028, 0.004), pos=(0, 0, 0.03), rgba=(0.1, 0.55, 0.25, 1.0)),
+    )),
+    ObjectAsset("eggplant", "train", "root", (
+        Part("mesh", (), mesh="eggplant_body", rgba=(0.33, 0.1, 0.42, 1.0)),
+        Part("box", (0.01, 0.011, 0.011), pos=(0.066, 0, 0.016), rgba=DARK_GREEN),
+    )),
+    ObjectAsset("corn", "train", "root", (
+        Part("mesh", (), mesh="corn_body", rgba=(0.97, 0.82, 0.25, 1.0)),
+        _visual(Part("box", (0.03, 0.003, 0.012), pos=(-0.045, 0.017, 0.017), euler=(0, 0, 0.15), rgba=GREEN)),
+        _visual(Part("box", (0.03, 0.003, 0.012), pos=(-0.045, -0.017, 0.017), euler=(0, 0, -0.15), rgba=GREEN)),
+    )),
+    ObjectAsset("bell pepper", "train", "lobed", (
+        Part("cylinder", (0.019, 0.025), pos=(0.011, 0.011, 0.025), rgba=(0.1, 0.62, 0.12, 1.0)),
+        Part("cylinder", (0.019, 0.025), pos=(-0.011, 0.011, 0.025), rgba=(0.1, 0.62, 0.12, 1.0)),
+        Part("cylinder", (0.019, 0.025), pos=(0.011, -0.011, 0.025), rgba=(0.1, 0.62, 0.12, 1.0)),
+        Part("cylinder", (0.019, 0.025), pos=(-0.011, -0.011, 0.025), rgba=(0.1, 0.62, 0.12, 1.0)),
+        _visual(Part("cylinder", (0.005, 0.008), pos=(0, 0, 0.056), rgba=DARK_GREEN)),
+    )),
+    ObjectAsset("apple", "train", "sphere", (
+        Part("sphere", (0.032,), pos=(0, 0, 0.032), rgba=(0.78, 0.08, 0.1, 1.0)),
+        _visual(Part("cylinder", (0.003, 0.008), pos=(0, 0, 0.068), rgba=BROWN)),
+        _visual(Part("box", (0.009, 0.004, 0.001), pos=(0.009, 0, 0.068), euler=(0, -0.4, 0), rgba=GREEN)),
+    ), rolls=True),
+    ObjectAsset("orange", "train", "sphere", (
+        Part("sphere", (0.034,), pos=(0, 0, 0.034), rgba=(1.0, 0.55, 0.0, 1.0)),
+        _visual(Part("sphere", (0.005,), pos=(0, 0, 0.067), rgba=DARK_GREEN)),
+    ), rolls=True),
+    ObjectAsset("toy block", "train", "box", (
+        Part("box", (0.022, 0.022, 0.022), pos=(0, 0, 0.022), rgba=(0.85, 0.15, 0.15, 1.0)),
+        _visual(Part("box", (0.014, 0.014, 0.001), pos=(0, 0, 0.0445), rgba=YELLOW)),
+        _visual(Part("box", (0.001, 0.014, 0.014), pos=(0.0225, 0, 0.022), rgba=(0.2, 0.3, 0.9, 1.0))),
+    )),
+    ObjectAsset("bottle", "train", "bottle", (
+        Part("cylinder", (0.026, 0.04), pos=(0, 0, 0.04), rgba=(0.2, 0.6, 0.35, 1.0)),
+        Part("cylinder", (0.012, 0.015), pos=(0, 0, 0.095), rgba=(0.2, 0.6, 0.35, 1.0)),
+        Part("cylinder", (0.013, 0.006), pos=(0, 0, 0.115), rgba=WHITE),
+        _visual(Part("cylinder", (0.0265, 0.012), pos=(0, 0, 0.045), rgba=WHITE)),
+    )),
+    ObjectAsset("spoon", "train", "utensil", (
+        Part("box", (0.05, 0.008, 0.008), pos=(0.03, 0, 0.008), rgba=SILVER),
+        Part("ellipsoid", (0.026, 0.017, 0.009), pos=(-0.042, 0, 0.009), rgba=SILVER),
+    )),
+    ObjectAsset("marker", "train", "stick", (
+        Part("mesh", (), mesh="marker_body", rgba=(0.12, 0.22, 0.75, 1.0)),
+        _visual(Part("box", (0.022, 0.0095, 0.0195), pos=(0.05, 0, 0.0097), rgba=WHITE)),
+    )),
+    ObjectAsset("tennis ball", "train", "sphere", (
+        Part("sphere", (0.032,), pos=(0, 0, 0.032), rgba=(0.8, 0.95, 0.2, 1.0)),
+        _visual(Part("box", (0.0325, 0.002, 0.012), pos=(0, 0, 0.032), rgba=WHITE)),
+    ), rolls=True),
+    ObjectAsset("book", "train", "box", (
+        Part("box", (0.055, 0.03, 0.012), pos=(0, 0, 0.012), rgba=(0.55, 0.08, 0.12, 1.0)),
+        _visual(Part("box", (0.05, 0.0305, 0.01), pos=(0.004, 0, 0.012), rgba=(0.96, 0.94, 0.85, 1.0))),
+    )),
+    # ---------------- test (9) ----------------
+    ObjectAsset("cucumber", "test", "root", (
+        Part("mesh", (), mesh="cucumber_body", rgba=(0.1, 0.4, 0.12, 1.0)),
+        Part("box", (0.004, 0.006, 0.006), pos=(0.062, 0, 0.017), rgba=(0.5, 0.6, 0.3, 1.0)),
+    )),
+    ObjectAsset("pear", "test", "pear", (
+        Part("sphere", (0.03,), pos=(0, 0, 0.03), rgba=(0.78, 0.82, 0.25, 1.0)),
+        Part("sphere", (0.02,), pos=(0, 0, 0.064), rgba=(0.78, 0.82, 0.25, 1.0)),
+        _visual(Part("cylinder", (0.003, 0.008), pos=(0, 0, 0.09), rgba=BROWN)),
+    ), rolls=True),
+    ObjectAsset("juice box", "test", "carton", (
+        Part("box", (0.024, 0.018, 0.045), pos=(0, 0, 0.045), rgba=(0.98, 0.6, 0.1, 1.0)),
+        _visual(Part("box", (0.0245, 0.0185, 0.015), pos=(0, 0, 0.05), rgba=WHITE)),
+        _visual(Part("cylinder", (0.003, 0.015), pos=(0.01, 0, 0.1), rgba=(0.9, 0.2, 0.5, 1.0))),
+    )),
+    ObjectAsset("remote control", "test", "stick", (
+        Part("box", (0.065, 0.021, 0.01), pos=(0, 0, 0.01), rgba=(0.15, 0.15, 0.17, 1.0)),
+        _visual(Part("box", (0.006, 0.006, 0.001), pos=(0.045, 0, 0.0205), rgba=(0.9, 0.1, 0.1, 1.0))),
+        _visual(Part("box", (0.025, 0.012, 0.001), pos=(-0.01, 0, 0.0205), rgba=(0.6, 0.6, 0.65, 1.0))),
+    )),
+    ObjectAsset("lime", "test", "sphere", (
+        Part("sphere", (0.026,), pos=(0, 0, 0.026), rgba=(0.35, 0.78, 0.15, 1.0)),
+    ), rolls=True),
+    ObjectAsset("coffee cup", "test", "cylinder", (
+        Part("cylinder", (0.03, 0.045), pos=(0, 0, 0.045), rgba=WHITE),
+        _visual(Part("cylinder", (0.0305, 0.016), pos=(0, 0, 0.05), rgba=(0.55, 0.35, 0.18, 1.0))),
+        Part("cylinder", (0.032, 0.004), pos=(0, 0, 0.093), rgba=(0.25, 0.15, 0.08, 1.0)),
+    )),
+    ObjectAsset("hammer", "test", "tool", (
+        Part("box", (0.06, 0.01, 0.01), pos=(0.015, 0, 0.01), rgba=(0.72, 0.5, 0.28, 1.0)),
+        Part("box", (0.012, 0.038, 0.014), pos=(-0.052, 0, 0.014), rgba=(0.45, 0.45, 0.5, 1.0)),
+    )),
+    ObjectAsset("rubber duck", "test", "duck", (
+        Part("ellipsoid", (0.034, 0.027, 0.024), pos=(0, 0, 0.024), rgba=(1.0, 0.88, 0.1, 1.0)),
+        Part("sphere", (0.017,), pos=(0.02, 0, 0.056), rgba=(1.0, 0.88, 0.1, 1.0)),
+        _visual(Part("box", (0.009, 0.007, 0.003), pos=(0.04, 0, 0.054), rgba=(1.0, 0.45, 0.0, 1.0))),
+    ), rolls=True),
+    ObjectAsset("screwdriver", "test", "tool", (
+        Part("mesh", (), mesh="screwdriver_handle", pos=(-0.03, 0, 0), rgba=(0.85, 0.12, 0.1, 1.0)),
+        Part("cylinder", (0.004, 0.04), pos=(0.037, 0, 0.012), euler=(0, H, 0), rgba=SILVER),
+    )),
+)
+
+
+def _disc(r: float, h: float, rgba, z: float = 0.0) -> Part:
+    return Part("cylinder", (r, h / 2), pos=(0, 0, z + h / 2), rgba=rgba)
+
+
+def _slab(hx: float, hy: float, h: float, rgba, z: float = 0.0) -> Part:
+    return Part("box", (hx, hy, h / 2), pos=(0, 0, z + h / 2), rgba=rgba)
+
+
+BOWL_BLUE = (0.3, 0.5, 0.8, 1.0)
+PAN_BLACK = (0.12, 0.12, 0.13, 1.0)
+WICKER = (0.62, 0.46, 0.25, 1.0)
+CARDBOARD = (0.72, 0.58, 0.4, 1.0)
+
+RECEPTACLES: tuple[ReceptacleAsset, ...] = (
+    ReceptacleAsset("plate", "train", (
+        _disc(0.065, 0.008, (0.85, 0.85, 0.88, 1.0)),
+        _visual(_disc(0.05, 0.009, WHITE)),
+    ), half_extent=(0.065, 0.065), round=True, top=0.008),
+    # ---------------- test (16) ----------------
+    ReceptacleAsset("cutting board", "test", (
+        _slab(0.08, 0.06, 0.014, (0.72, 0.52, 0.3, 1.0)),
+        _visual(Part("cylinder", (0.008, 0.0075), pos=(0.065, 0, 0.0075), rgba=(0.3, 0.2, 0.1, 1.0))),
+    ), half_extent=(0.08, 0.06), round=False, top=0.014),
+    ReceptacleAsset("bowl", "test", (
+        _disc(0.072, 0.008, BOWL_BLUE), *ring_walls(0.074, 0.022, BOWL_BLUE),
+    ), half_extent=(0.07, 0.07), round=True, top=0.008),
+    ReceptacleAsset("tray", "test", (
+        _slab(0.085, 0.065, 0.008, (0.55, 0.57, 0.6, 1.0)), *rect_walls(0.085, 0.065, 0.02, (0.5, 0.52, 0.55, 1.0)),
+    ), half_extent=(0.085, 0.065), round=False, top=0.008),
+    ReceptacleAsset("towel", "test", (
+        _slab(0.08, 0.06, 0.006, (0.2, 0.45, 0.85, 1.0)),
+        _visual(Part("box", (0.012, 0.0605, 0.0032), pos=(0.04, 0, 0.003), rgba=WHITE)),
+        _visual(Part("box", (0.012, 0.0605, 0.0032), pos=(-0.04, 0, 0.003), rgba=WHITE)),
+    ), half_extent=(0.08, 0.06), round=False, top=0.006),
+    ReceptacleAsset("basket", "test", (
+        _slab(0.08, 0.062, 0.01, WICKER), *rect_walls(0.08, 0.062, 0.028, (0.55, 0.4, 0.2, 1.0)),
+    ), half_extent=(0.08, 0.062), round=False, top=0.01),
+    ReceptacleAsset("frying pan", "test", (
+        _disc(0.07, 0.01, PAN_BLACK), *ring_walls(0.072, 0.016, PAN_BLACK),
+        _visual(Part("box", (0.05, 0.01, 0.005), pos=(0.12, 0, 0.012), rgba=(0.25, 0.15, 0.08, 1.0))),
+    ), half_extent=(0.07, 0.07), round=True, top=0.01),
+    ReceptacleAsset("coaster", "test", (
+        _disc(0.056, 0.008, (0.72, 0.56, 0.36, 1.0)),
+    ), half_extent=(0.056, 0.056), round=True, top=0.008),
+    ReceptacleAsset("placemat", "test", (
+        _slab(0.09, 0.065, 0.004, (0.75, 0.15, 0.15, 1.0)),
+        _visual(_slab(0.08, 0.055, 0.0045, (0.9, 0.75, 0.3, 1.0))),
+        _visual(_slab(0.075, 0.05, 0.005, (0.75, 0.15, 0.15, 1.0))),
+    ), half_extent=(0.09, 0.065), round=False, top=0.004),
+    ReceptacleAsset("saucer", "test", (
+        _disc(0.062, 0.01, (0.65, 0.8, 0.92, 1.0)),
+        _visual(_disc(0.035, 0.0105, (0.85, 0.92, 0.98, 1.0))),
+    ), half_extent=(0.062, 0.062), round=True, top=0.01),
+    ReceptacleAsset("baking sheet", "test", (
+        _slab(0.09, 0.065, 0.006, (0.35, 0.35, 0.38, 1.0)), *rect_walls(0.09, 0.065, 0.014, (0.3, 0.3, 0.33, 1.0)),
+    ), half_extent=(0.09, 0.065), round=False, top=0.006),
+    ReceptacleAsset("napkin", "test", (
+        _slab(0.062, 0.062, 0.003, (0.97, 0.92, 0.55, 1.0)),
+        _visual(Part("box", (0.062, 0.004, 0.0016), pos=(0, 0, 0.0015), euler=(0, 0, 0.785), rgba=WHITE)),
+    ), half_extent=(0.062, 0.062), round=False, top=0.003),
+    ReceptacleAsset("platter", "test", (
+        Part("mesh", (), mesh="platter_disc", rgba=(0.96, 0.92, 0.78, 1.0)),
+        _visual(Part("cylinder", (0.004, 0.0041), pos=(0.085, 0, 0.004), rgba=(0.8, 0.65, 0.2, 1.0))),
+    ), half_extent=(0.095, 0.065), round=True, top=0.008),
+    ReceptacleAsset("box lid", "test", (
+        _slab(0.08, 0.06, 0.006, CARDBOARD), *rect_walls(0.08, 0.06, 0.016, (0.65, 0.5, 0.33, 1.0)),
+    ), half_extent=(0.08, 0.06), round=False, top=0.006),
+    ReceptacleAsset("notebook", "test", (
+        _slab(0.075, 0.055, 0.012, (0.1, 0.25, 0.6, 1.0)),
+        _visual(Part("box", (0.074, 0.0015, 0.005), pos=(0, -0.055, 0.006), rgba=WHITE)),
+        _visual(Part("box", (0.012, 0.04, 0.0005), pos=(0.03, 0, 0.0122), rgba=WHITE)),
+    ), half_extent=(0.075, 0.055), round=False, top=0.012),
+    ReceptacleAsset("pie dish", "test", (
+        _disc(0.07, 0.008, (0.8, 0.45, 0.2, 1.0)), *ring_walls(0.072, 0.018, (0.85, 0.5, 0.25, 1.0)),
+    ), half_extent=(0.07, 0.07), round=True, top=0.008),
+    ReceptacleAsset("rubber mat", "test", (
+        _slab(0.09, 0.065, 0.006, (0.45, 0.2, 0.6, 1.0)),
+        *(_visual(Part("box", (0.004, 0.064, 0.0032), pos=(x, 0, 0.003), rgba=(0.35, 0.12, 0.5, 1.0)))
+          for x in (-0.06, -0.03, 0.0, 0.03, 0.06)),
+    ), half_extent=(0.09, 0.065), round=False, top=0.006),
+    ReceptacleAsset("tile", "test", (
+        _slab(0.066, 0.066, 0.01, (0.93, 0.93, 0.9, 1.0)),
+        _visual(Part("box", (0.03, 0.03, 0.0051), pos=(0, 0, 0.005), euler=(0, 0, 0.785), rgba=(0.15, 0.35, 0.7, 1.0))),
+    ), half_extent=(0.066, 0.066), round=False, top=0.01),
+)
+
+TABLES: tuple[TableAsset, ...] = (
+    TableAsset("light wood", "train", "wood", ((0.8, 0.64, 0.44), (0.66, 0.5, 0.32)), seed=1),
+    TableAsset("dark wood", "train", "wood", ((0.4, 0.26, 0.15), (0.3, 0.18, 0.1)), seed=2),
+    TableAsset("oak", "train", "wood", ((0.72, 0.55, 0.32), (0.58, 0.42, 0.22)), seed=3),
+    TableAsset("walnut", "train", "wood", ((0.5, 0.34, 0.22), (0.36, 0.22, 0.14)), seed=4),
+    TableAsset("grey marble", "train", "marble", ((0.85, 0.85, 0.85), (0.45, 0.45, 0.48)), seed=5),
+    TableAsset("white marble", "train", "marble", ((0.95, 0.95, 0.93), (0.7, 0.7, 0.72)), seed=6),
+    TableAsset("granite", "train", "marble", ((0.35, 0.35, 0.36), (0.2, 0.2, 0.22)), seed=7),
+    TableAsset("green felt", "train", "fabric", ((0.2, 0.45, 0.25), (0.15, 0.35, 0.2)), seed=8),
+    TableAsset("blue fabric", "train", "fabric", ((0.3, 0.4, 0.62), (0.22, 0.3, 0.5)), seed=9),
+    TableAsset("red fabric", "train", "fabric", ((0.62, 0.22, 0.2), (0.5, 0.16, 0.15)), seed=10),
+    TableAsset("linen", "train", "fabric", ((0.86, 0.82, 0.74), (0.76, 0.72, 0.64)), seed=11),
+    TableAsset("beige", "train", "solid", ((0.82, 0.78, 0.68),), seed=12),
+    TableAsset("white", "train", "solid", ((0.92, 0.92, 0.92),), seed=13),
+    TableAsset("grey", "train", "solid", ((0.55, 0.55, 0.56),), seed=14),
+    TableAsset("sand", "train", "solid", ((0.85, 0.74, 0.55),), seed=15),
+    TableAsset("light blue", "train", "solid", ((0.7, 0.8, 0.9),), seed=16),
+    # ---------------- test (5) ----------------
+    TableAsset("blue checker", "test", "checker", ((0.25, 0.35, 0.7), (0.85, 0.85, 0.9)), seed=17),
+    TableAsset("zebra stripes", "test", "stripes", ((0.1, 0.1, 0.1), (0.92, 0.92, 0.92)), seed=18),
+    TableAsset("terrazzo", "test", "terrazzo",
+               ((0.88, 0.86, 0.82), (0.8, 0.3, 0.25), (0.2, 0.45, 0.5), (0.3, 0.3, 0.3)), seed=19),
+    TableAsset("bathroom tiles", "test", "tiles", ((0.55, 0.78, 0.75), (0.95, 0.95, 0.95)), seed=20),
+    TableAsset("orange checker", "test", "checker", ((0.95, 0.55, 0.15), (0.35, 0.2, 0.1)), seed=21),
+)
+
+TRAIN_TEMPLATE = "put {object} on {receptacle}"
+TEST_TEMPLATES: tuple[str, ...] = (
+    "Place the {object} on the {receptacle}",
+    "Can you put {object} on {receptacle}?",
+    "{object} on the {receptacle}, please.",
+    "Move the {object} onto the {receptacle}",
+    "pick up the {object} and set it on the {receptacle}",
+    "I need the {object} on the {receptacle}",
+    "Set the {object} down on the {receptacle}.",
+    "Transfer the {object} to the {receptacle}",
+    "Would you place the {object} onto the {receptacle}?",
+    "Grab the {object} and drop it on the {receptacle}",
+    "the {receptacle} needs the {object} on it",
+    "Put the {object} onto the {receptacle} now",
+    "Lift the {object} and place it on top of the {receptacle}",
+    "Please move {object} to {receptacle}",
+    "Take the {object}, put it on the {receptacle}",
+    "Relocate the {object} onto the {receptacle}",
+)
+
+N_PERTURBATION_TEXTURES = 16
