@@ -78,7 +78,7 @@ class _Shard:
         if spec["kind"] == "texture":
             rgb, seg = renderer.render(s.model, s.data, s.layout.camera, segmentation=True)
             groups = [s.layout.robot_geoms] + [s.layout.obj_all_geoms[o.name] for o in ep.objects]
-            return perturb.apply(rgb, spec, task.t, seg, groups)
+            return perturb.apply(rgb, spec, task.t, perturb.group_labels(seg, groups, s.model.ngeom))
         return perturb.apply(renderer.render(s.model, s.data, s.layout.camera), spec, task.t)
 
     def reset(self, idx: list[int], episodes: list[Episode]) -> dict:
@@ -106,7 +106,7 @@ class _Shard:
 
 
 def _worker(conn, n: int, image_size: int, max_steps: int, early: bool) -> None:
-    os.environ.setdefault("LP_NUM_THREADS", "1")  # llvmpipe: one thread per worker process
+    os.environ.setdefault("LP_NUM_THREADS", "0")  # llvmpipe renders in the calling thread: no hand-off
     try:
         shard = _Shard(n, image_size, max_steps, early)
         conn.send(("ok", None))

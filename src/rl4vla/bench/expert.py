@@ -62,14 +62,16 @@ class ExpertPolicy:
             hold = tcp[2] - lo[2]  # how far above the object's bottom we hold it
             carry_z = max(0.14, s["rec_top"] + hold + CARRY_CLEARANCE)
             place_z = c[2] + s["rec_top"] + hold + 0.012
-            d = np.linalg.norm((tcp - c)[:2])
+            # bring the object's centre (not the TCP) over the receptacle: the grasp may be off-centre
+            goal = c[:2] + (tcp - o)[:2]
+            d = np.linalg.norm((o - c)[:2])
             if d > 0.012:
                 if tcp[2] < carry_z - 0.03 and d > 0.05:
                     phase, target = "lift", np.array([tcp[0], tcp[1], carry_z])
                 else:
-                    phase, target = "move", np.array([c[0], c[1], carry_z])
+                    phase, target = "move", np.array([goal[0], goal[1], carry_z])
             elif tcp[2] > place_z + 0.01:
-                phase, target = "place", np.array([c[0], c[1], place_z])
+                phase, target = "place", np.array([goal[0], goal[1], place_z])
             else:
                 phase, target, grip = "release", tcp, 1.0
         else:

@@ -19,7 +19,13 @@ TEX_SIZE = 256
 
 @lru_cache(maxsize=None)
 def texture(index: int) -> np.ndarray:
-    return perturbation_texture(index, TEX_SIZE).astype(np.float32)
+    return perturbation_texture(index, TEX_SIZE)
+
+
+def _mix(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """(1 - alpha) * a + alpha * b for uint8 arrays, in 8-bit fixed point (rounded)."""
+    w = int(round(alpha * 256))
+    return ((a.astype(np.uint16) * (256 - w) + b.astype(np.uint16) * w + 128) >> 8).astype(np.uint8)
 
 
 def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -30,14 +36,14 @@ def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def blend_masked_texture(rgb: np.ndarray, mask: np.ndarray, tex: np.ndarray, alpha: float) -> np.ndarray:
     """Blend `tex`, fitted to the bounding box of `mask`, into the masked pixels of rgb (in place)."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
         return rgb
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     fitted = _resize_nearest(tex, y1 - y0, x1 - x0)  # (h, w, 3)
     m = mask[y0:y1, x0:x1]
     box = rgb[y0:y1, x0:x1]
-    box[m] = ((1 - alpha) * box[m] + alpha * fitted[m]).round().clip(0, 255).astype(np.uint8)
+    box[m] = _mix(box[m], fitted[m], alpha)
     return rgb
 
 
@@ -55,25 +61,32 @@ def blend_noise(rgb: np.ndarray, tex: np.ndarray, alpha: float, seed: int, t: in
     rows = (oy + np.arange(h)) % TEX_SIZE
     cols = (ox + np.arange(w)) % TEX_SIZE
     crop = tex[rows[:, None], cols[None, :]]
-    return ((1 - alpha) * rgb + alpha * crop).round().clip(0, 255).astype(np.uint8)
+    return _mix(rgb, crop, alpha)
 
 
-def apply(rgb: np.ndarray, spec: dict, t: int, seg: np.ndarray | None = None,
-          masks_geoms: list[np.ndarray] | None = None) -> np.ndarray:
+def group_labels(seg: np.ndarray, groups: list[np.ndarray], ngeom: int) -> np.ndarray:
+    """(H, W) labels from a geom-id image: 0 = other, k + 1 = in groups[k]."""
+    lut = np.zeros(ngeom + 1, np.int8)  # last slot: background (-1)
+    for k, g in enumerate(groups):
+        lut[g] = k + 1
+    return lut[seg]
+
+
+def apply(rgb: np.ndarray, spec: dict, t: int, labels: np.ndarray | None = None) -> np.ndarray:
     """Perturb one frame (H, W, 3) uint8 per the episode's perturbation spec at control step t.
 
-    For "texture", `seg` is the (H, W) geom-id image and `masks_geoms` lists geom-id groups
-    (robot, each object) to be fitted separately.
+    For "texture", `labels` (H, W) marks the regions to texture separately (robot, each object):
+    label k >= 1 is region k, 0 is untouched (see `group_labels`).
     """
     tex = texture(int(spec["texture"]))
     alpha = float(spec["alpha"])
     if spec["kind"] == "noise":
         return blend_noise(rgb, tex, alpha, int(spec["seed"]), t)
     if spec["kind"] == "texture":
-        if seg is None or masks_geoms is None:
-            raise ValueError("the texture perturbation needs a segmentation image and geom groups")
+        if labels is None:
+            raise ValueError("the texture perturbation needs region labels from a segmentation image")
         out = rgb.copy()
-        for geoms in masks_geoms:
-            blend_masked_texture(out, np.isin(seg, geoms), tex, alpha)
+        for k in range(1, int(labels.max()) + 1):
+            blend_masked_texture(out, labels == k, tex, alpha)
         return out
     raise ValueError(f"unknown perturbation kind {spec['kind']!r}; valid: texture, noise")

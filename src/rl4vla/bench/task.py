@@ -108,7 +108,7 @@ class Task:
             "elapsed_steps": self.t,
         }
 
-    def _floor_under(self, center: np.ndarray, reach: float = 0.05) -> float:
+    def _floor_under(self, center: np.ndarray, reach: float = 0.03) -> float:
         """Highest receptacle support surface within `reach` of a point's xy (0 = the table)."""
         floor = 0.0
         for name in self.scene.active_receptacles:

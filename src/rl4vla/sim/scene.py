@@ -23,6 +23,7 @@ from rl4vla.sim.gl import mujoco  # noqa: E402
 
 from rl4vla.sim import assets as A  # noqa: E402
 from rl4vla.sim import catalog as C  # noqa: E402
+from rl4vla.sim.meshes import read_stl, simplify  # noqa: E402
 from rl4vla.sim.rotations import mat_to_rotvec, rpy_to_mat, top_down  # noqa: E402
 
 CONTROL_HZ = 5
@@ -36,6 +37,9 @@ MAX_DROT = 0.5  # rad per control step accepted from an action
 HOME_TCP = np.array([0.22, 0.0, 0.20])
 WORKSPACE_CENTER = np.array([0.36, 0.0])
 PARK_Z = -2.0
+ROBOT_MESH_CELL = 0.006  # m: vertex-clustering grid of the low-poly arm
+HIDDEN_GROUP = 5  # geom group the renderer does not draw
+BACKGROUND_GROUP = 2  # table, floor, receptacles: left out of the segmentation pass
 TEX_SIZE = 256
 CAMERA_POS = np.array([0.70, -0.30, 0.50])
 CAMERA_LOOKAT = np.array([0.27, 0.0, 0.07])
@@ -63,8 +67,8 @@ def _fmt(v) -> str:
     return " ".join(f"{float(x):.6g}" for x in np.atleast_1d(v))
 
 
-def _part_xml(p: A.Part, name: str, material: str | None = None, cls: str = "obj") -> str:
-    attrs = [f'name="{name}"', f'type="{p.type}"', f'pos="{_fmt(p.pos)}"', f'euler="{_fmt(p.euler)}"']
+def _part_xml(p: A.Part, name: str, material: str | None = None, cls: str = "obj", group: int = 0) -> str:
+    attrs = [f'name="{name}"', f'group="{group}"', f'type="{p.type}"', f'pos="{_fmt(p.pos)}"', f'euler="{_fmt(p.euler)}"']
     if p.type == "mesh":
         attrs.append(f'mesh="{p.mesh}"')
     else:
@@ -82,6 +86,14 @@ def _robot_xml() -> tuple[str, str, str]:
     root = ET.parse(_robot_dir() / "robot.xml").getroot()
     default = root.find("default")
     asset = root.find("asset")
+    for mesh in asset.findall("mesh"):  # inline low-poly versions of the stock meshes
+        verts, faces = read_stl(_robot_dir() / mesh.get("file"), scale=float(mesh.get("scale").split()[0]))
+        verts, faces = simplify(verts, faces, ROBOT_MESH_CELL)
+        for k in ("file", "scale"):
+            del mesh.attrib[k]
+        mesh.set("vertex", _fmt(verts.ravel()))
+        mesh.set("face", " ".join(map(str, faces.ravel())))
+        mesh.set("inertia", "shell")
     arm = root.find("worldbody/body")
     for body in arm.iter("body"):
         body.set("gravcomp", "1")
@@ -105,7 +117,7 @@ def _robot_xml() -> tuple[str, str, str]:
 
 
 _CLASSES = (
-    '<default class="obj"><geom condim="4" friction="1.0 0.02 0.001" density="400" solref="0.01 1"/></default>',
+    '<default class="obj"><geom condim="6" friction="1.0 0.02 0.002" density="400" solref="0.01 1"/></default>',
     '<default class="obj_round"><geom condim="6" friction="1.0 0.02 0.005" density="400" solref="0.01 1"/>'
     "</default>",
     '<default class="grip"><geom condim="4" friction="1.5 0.02 0.001" solref="0.01 1" solimp="0.95 0.99 0.001"/>'
@@ -149,7 +161,8 @@ class Layout:
     obj_all_geoms: dict[str, np.ndarray]  # every geom, visual parts included (segmentation)
     robot_geoms: np.ndarray  # every geom of the arm and gripper (segmentation)
     receptacles: dict[str, int]  # name -> mocap id
-    rec_geoms: dict[str, np.ndarray]
+    rec_geoms: dict[str, np.ndarray]  # colliding geoms
+    rec_all_geoms: dict[str, np.ndarray]
     camera: int
     home_qpos: np.ndarray
 
@@ -171,14 +184,14 @@ def scene_xml() -> str:
         )
     recs = []
     for i, r in enumerate(C.RECEPTACLES):
-        geoms = "".join(_part_xml(p, f"rec{i}_g{j}") for j, p in enumerate(r.parts))
+        geoms = "".join(_part_xml(p, f"rec{i}_g{j}", group=BACKGROUND_GROUP) for j, p in enumerate(r.parts))
         recs.append(f'<body name="rec_{i}" mocap="true" pos="{-3 - 0.3 * i} 0 {PARK_Z}">{geoms}</body>')
     return f"""
 <mujoco model="rl4vla_tabletop">
   <compiler angle="radian" autolimits="true" meshdir="{_robot_dir()}"/>
   <option timestep="{1.0 / PHYSICS_HZ}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
-    <global offwidth="640" offheight="480"/>
+    <global offwidth="960" offheight="480"/>
     <quality shadowsize="0" offsamples="0"/>
     <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
   </visual>
@@ -186,8 +199,8 @@ def scene_xml() -> str:
   <asset>{robot_assets}{meshes}{tables}</asset>
   <worldbody>
     <light name="key" pos="0.6 0.3 1.4" dir="-0.3 -0.2 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
-    <geom name="table" type="box" size="0.55 0.6 0.02" pos="0.35 0 -0.02" material="table_0"/>
-    <geom name="floor" type="box" size="3 3 0.01" pos="0 0 -0.76" rgba="0.35 0.33 0.3 1" contype="0" conaffinity="0"/>
+    <geom name="table" type="box" size="0.55 0.6 0.02" pos="0.35 0 -0.02" material="table_0" group="{BACKGROUND_GROUP}"/>
+    <geom name="floor" type="box" size="3 3 0.01" pos="0 0 -0.76" rgba="0.35 0.33 0.3 1" contype="0" conaffinity="0" group="{BACKGROUND_GROUP}"/>
     <camera name="third_person" pos="{_fmt(CAMERA_POS)}" xyaxes="{_fmt(_look_at(CAMERA_POS, CAMERA_LOOKAT))}" fovy="{CAMERA_FOVY}"/>
     {arm}
     {''.join(objects)}
@@ -231,11 +244,12 @@ def build() -> tuple[mujoco.MjModel, Layout]:
         obj_all[o.name] = np.flatnonzero(model.geom_bodyid == b)
     arm_root = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "base")
     robot_bodies = np.flatnonzero(model.body_rootid == arm_root)
-    recs, rec_g = {}, {}
+    recs, rec_g, rec_all = {}, {}, {}
     for i, r in enumerate(C.RECEPTACLES):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"rec_{i}")
         recs[r.name] = model.body_mocapid[b]
         rec_g[r.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
+        rec_all[r.name] = np.flatnonzero(model.geom_bodyid == b)
     layout = Layout(
         arm_qadr=model.jnt_qposadr[arm_j].copy(),
         arm_dadr=model.jnt_dofadr[arm_j].copy(),
@@ -249,10 +263,14 @@ def build() -> tuple[mujoco.MjModel, Layout]:
                     for i, t in enumerate(C.TABLES)},
         objects=objects, obj_qadr=obj_q, obj_dadr=obj_d, obj_geoms=obj_g, obj_all_geoms=obj_all,
         robot_geoms=np.flatnonzero(np.isin(model.geom_bodyid, robot_bodies)),
-        receptacles=recs, rec_geoms=rec_g,
+        receptacles=recs, rec_geoms=rec_g, rec_all_geoms=rec_all,
         camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "third_person"),
         home_qpos=np.zeros(6),
     )
+    # Parked objects and objects at rest sleep (MuJoCo islands): they cost nothing until touched.
+    # The arm never sleeps: actuator commands do not wake a sleeping tree.
+    model.opt.enableflags |= mujoco.mjtEnableBit.mjENBL_SLEEP
+    model.tree_sleep_policy[model.body_treeid[robot_bodies[0]]] = mujoco.mjtSleepPolicy.mjSLEEP_NEVER
     home = _solve_home(model, layout)
     layout = Layout(**{**layout.__dict__, "home_qpos": home})
     return model, layout
@@ -294,6 +312,7 @@ class Scene:
         self._ik_data = mujoco.MjData(self.model)
         self._contype = self.model.geom_contype.copy()
         self._conaff = self.model.geom_conaffinity.copy()
+        self._group = self.model.geom_group.copy()
         self.active_objects: list[str] = []
         self.active_receptacles: list[str] = []
 
@@ -303,11 +322,12 @@ class Scene:
         m, d, L = self.model, self.data, self.layout
         mujoco.mj_resetData(m, d)
         for i, (name, b) in enumerate(L.objects.items()):
-            self._set_collide(L.obj_geoms[name], False)
+            self._set_active(L.obj_all_geoms[name], False)
             m.body_gravcomp[b] = 1.0
             q = L.obj_qadr[name]
             d.qpos[q : q + 7] = (3 + 0.3 * i, 0, PARK_Z, 1, 0, 0, 0)
-        for i, mid in enumerate(L.receptacles.values()):
+        for i, (name, mid) in enumerate(L.receptacles.items()):
+            self._set_active(L.rec_all_geoms[name], False)
             d.mocap_pos[mid] = (-3 - 0.3 * i, 0, PARK_Z)
         self.active_objects, self.active_receptacles = [], []
         self.set_robot(np.zeros(6))
@@ -329,16 +349,18 @@ class Scene:
     def place_object(self, name: str, x: float, y: float, yaw: float, drop: float = 0.004) -> None:
         L, m, d = self.layout, self.model, self.data
         A.by_name(C.OBJECTS, name)
-        self._set_collide(L.obj_geoms[name], True)
+        self._set_active(L.obj_all_geoms[name], True)
         m.body_gravcomp[L.objects[name]] = 0.0
         q, v = L.obj_qadr[name], L.obj_dadr[name]
         d.qpos[q : q + 7] = (x, y, drop, np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
         d.qvel[v : v + 6] = 0
+        d.qvel[v + 2] = -1e-6  # a moving tree wakes up if it was asleep
         if name not in self.active_objects:
             self.active_objects.append(name)
 
     def place_receptacle(self, name: str, x: float, y: float, yaw: float = 0.0) -> None:
         A.by_name(C.RECEPTACLES, name)
+        self._set_active(self.layout.rec_all_geoms[name], True)
         mid = self.layout.receptacles[name]
         self.data.mocap_pos[mid] = (x, y, 0.0)
         self.data.mocap_quat[mid] = (np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
@@ -349,9 +371,11 @@ class Scene:
         """Let placed objects come to rest with the arm holding its pose."""
         mujoco.mj_step(self.model, self.data, nstep=int(seconds * PHYSICS_HZ))
 
-    def _set_collide(self, geoms: np.ndarray, on: bool) -> None:
+    def _set_active(self, geoms: np.ndarray, on: bool) -> None:
+        """Parked geoms neither collide nor render (a hidden group keeps them out of the GL scene)."""
         self.model.geom_contype[geoms] = self._contype[geoms] if on else 0
         self.model.geom_conaffinity[geoms] = self._conaff[geoms] if on else 0
+        self.model.geom_group[geoms] = self._group[geoms] if on else HIDDEN_GROUP
 
     # ----- control ----------------------------------------------------------------------
     def step(self, action: np.ndarray) -> None:
