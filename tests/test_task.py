@@ -96,3 +96,36 @@ def test_reward_is_potential_difference_each_step(task):
         assert r == pytest.approx(task.potential - prev)
         assert r >= 0  # the expert never loses progress on a clean episode
         prev = task.potential
+
+
+def test_only_the_named_object_on_the_named_receptacle_succeeds(task):
+    """multi-object: the distractor on the plate does not count; distractive receptacle: wrong target fails."""
+    ep = sample_episode(CONDITIONS["multi-object-seen"], 0, 0)
+    target, distractor = ep.objects
+    rec = ep.receptacles[0]
+    task.reset(ep)
+    _grasp_with_expert(task)
+    task.scene.place_object(target.name, 0.25, 0.2, 0.0)  # the grasped target ends on the table
+    task.scene.place_object(distractor.name, rec.x, rec.y, 0.0, drop=0.03)  # the distractor on the plate
+    for _ in range(4):
+        _, _, _, info = task.step(OPEN_HOLD + np.array([0, 0, 0.04, 0, 0, 0, 0]))
+    assert task.scene.on_receptacle(distractor.name, rec.name)
+    assert info["ever_grasped"] and not info["success"]
+    task.scene.place_object(distractor.name, 0.3, -0.2, 0.0)
+    task.scene.place_object(target.name, rec.x, rec.y, 0.0, drop=0.03)
+    for _ in range(4):
+        _, _, _, info = task.step(OPEN_HOLD)
+    assert info["success"]
+
+    ep = sample_episode(CONDITIONS["distractive-receptacle"], 0, 0)
+    (obj,), (plate, other) = ep.objects, ep.receptacles
+    task.reset(ep)
+    _grasp_with_expert(task)
+    task.scene.place_object(obj.name, other.x, other.y, 0.0, drop=0.04)  # on the distractor receptacle
+    for _ in range(4):
+        _, _, _, info = task.step(OPEN_HOLD + np.array([0, 0, 0.04, 0, 0, 0, 0]))
+    assert task.scene.on_receptacle(obj.name, other.name) and not info["success"]
+    task.scene.place_object(obj.name, plate.x, plate.y, 0.0, drop=0.03)
+    for _ in range(4):
+        _, _, _, info = task.step(OPEN_HOLD)
+    assert info["success"]

@@ -6,7 +6,7 @@ import sys
 
 import tyro
 
-from rl4vla.config import BenchSimConfig, EvalConfig, RenderConfig
+from rl4vla.config import BenchSimConfig, ConditionsConfig, EvalConfig, RenderConfig
 
 
 def _eval(args):
@@ -21,6 +21,12 @@ def _render(args):
     render(tyro.cli(RenderConfig, args=args, prog="rl4vla render"))
 
 
+def _conditions(args):
+    from rl4vla.eval.run import list_conditions
+
+    list_conditions(tyro.cli(ConditionsConfig, args=args, prog="rl4vla conditions"))
+
+
 def _bench_sim(args):
     from rl4vla.bench.speed import bench_sim
 
@@ -30,6 +36,7 @@ def _bench_sim(args):
 COMMANDS = {
     "eval": (_eval, "evaluate a policy on benchmark conditions"),
     "render": (_render, "record captioned episode videos and a contact sheet"),
+    "conditions": (_conditions, "list the 16 generalization conditions"),
     "bench": ({"sim": (_bench_sim, "env steps per second")}, "speed benchmarks"),
 }
 

@@ -29,6 +29,12 @@ class EvalConfig:
     """print one JSON object on stdout instead of a table"""
     out: str | None = None
     """also write the results JSON to this file (atomically)"""
+    manifest: str | None = None
+    """re-run exactly the episodes of this manifest JSON (overrides --conditions/--episodes/--seed)"""
+    save_manifest: str | None = None
+    """write the resolved episodes to this manifest JSON"""
+    conditions_file: str | None = None
+    """YAML/JSON file of extra user-defined conditions (selectable by name, included in 'all')"""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class RenderConfig:
     """env worker processes (0 = in this process)"""
     sheet_columns: int = 6
     """frames per episode on the contact sheet"""
+    conditions_file: str | None = None
+    """YAML/JSON file of extra user-defined conditions"""
 
 
 @dataclass(frozen=True)
@@ -71,3 +79,13 @@ class BenchSimConfig:
     """conditions the scenes draw episodes from"""
     json: bool = False
     """print one JSON object on stdout"""
+
+
+@dataclass(frozen=True)
+class ConditionsConfig:
+    """List the benchmark's generalization conditions."""
+
+    json: bool = False
+    """print a JSON list of {"name", "dimension", "description"}"""
+    conditions_file: str | None = None
+    """YAML/JSON file of extra user-defined conditions to list too"""

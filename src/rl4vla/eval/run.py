@@ -8,9 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rl4vla.bench.conditions import resolve_conditions, sample_episodes
+from rl4vla.bench.conditions import (
+    CONDITIONS,
+    load_conditions_file,
+    manifest_hash,
+    read_manifest,
+    register,
+    resolve_conditions,
+    sample_episodes,
+    write_manifest,
+)
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
-from rl4vla.config import EvalConfig, RenderConfig
+from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, summarize
 from rl4vla.eval.video import caption, contact_sheet, outcome_border, save_png, write_video
 from rl4vla.policy.base import make_policy
@@ -21,9 +30,15 @@ def evaluate(cfg: EvalConfig) -> dict:
     """Evaluate cfg.policy on every condition; returns (and optionally prints/writes) the results dict."""
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
-    conds = resolve_conditions(cfg.conditions)
+    if cfg.conditions_file:
+        register(load_conditions_file(cfg.conditions_file))
+    if cfg.manifest:
+        episodes = read_manifest(cfg.manifest)
+    else:
+        episodes = [e for c in resolve_conditions(cfg.conditions) for e in sample_episodes(c, cfg.seed, cfg.episodes)]
+    if cfg.save_manifest:
+        write_manifest(cfg.save_manifest, episodes)
     policy = make_policy(cfg.policy, seed=cfg.seed)
-    episodes = [e for c in conds for e in sample_episodes(c, cfg.seed, cfg.episodes)]
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
                                    image_size=cfg.image_size))
     try:
@@ -31,7 +46,8 @@ def evaluate(cfg: EvalConfig) -> dict:
                                desc=f"eval {cfg.policy}")
     finally:
         env.close()
-    out = {"policy": cfg.policy, "seed": cfg.seed, "conditions": summarize(results)}
+    out = {"policy": cfg.policy, "seed": cfg.seed, "manifest_hash": manifest_hash(episodes),
+           "conditions": summarize(results)}
     text = json.dumps(out, indent=1)
     if cfg.out:
         atomic_write_text(cfg.out, text)
@@ -46,6 +62,8 @@ def evaluate(cfg: EvalConfig) -> dict:
 
 def render(cfg: RenderConfig) -> list[Path]:
     """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG."""
+    if cfg.conditions_file:
+        register(load_conditions_file(cfg.conditions_file))
     conds = resolve_conditions(cfg.conditions)
     policy = make_policy(cfg.policy, seed=cfg.seed)
     episodes = [e for c in conds for e in sample_episodes(c, cfg.seed, cfg.episodes)]
@@ -86,3 +104,15 @@ def render(cfg: RenderConfig) -> list[Path]:
     written.append(sheet)
     print(f"wrote {len(episodes)} videos and {sheet}", file=sys.stderr)
     return written
+
+
+def list_conditions(cfg: ConditionsConfig) -> list[dict]:
+    if cfg.conditions_file:
+        register(load_conditions_file(cfg.conditions_file))
+    rows = [{"name": c.name, "dimension": c.dimension, "description": c.description} for c in CONDITIONS.values()]
+    if cfg.json:
+        print(json.dumps(rows))
+    else:
+        for i, r in enumerate(rows):
+            print(f"{i:2d}  {r['name']:26s} {r['dimension']:10s} {r['description']}")
+    return rows

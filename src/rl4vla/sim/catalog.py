@@ -194,7 +194,6 @@ def _slab(hx: float, hy: float, h: float, rgba, z: float = 0.0) -> Part:
 BOWL_BLUE = (0.3, 0.5, 0.8, 1.0)
 PAN_BLACK = (0.12, 0.12, 0.13, 1.0)
 WICKER = (0.62, 0.46, 0.25, 1.0)
-CARDBOARD = (0.72, 0.58, 0.4, 1.0)
 
 RECEPTACLES: tuple[ReceptacleAsset, ...] = (
     ReceptacleAsset("plate", "train", (
@@ -247,9 +246,6 @@ RECEPTACLES: tuple[ReceptacleAsset, ...] = (
         Part("mesh", (), mesh="platter_disc", rgba=(0.96, 0.92, 0.78, 1.0)),
         _visual(Part("cylinder", (0.004, 0.0041), pos=(0.085, 0, 0.004), rgba=(0.8, 0.65, 0.2, 1.0))),
     ), half_extent=(0.095, 0.065), round=True, top=0.008),
-    ReceptacleAsset("box lid", "test", (
-        _slab(0.08, 0.06, 0.006, CARDBOARD), *rect_walls(0.08, 0.06, 0.016, (0.65, 0.5, 0.33, 1.0)),
-    ), half_extent=(0.08, 0.06), round=False, top=0.006),
     ReceptacleAsset("notebook", "test", (
         _slab(0.075, 0.055, 0.012, (0.1, 0.25, 0.6, 1.0)),
         _visual(Part("box", (0.074, 0.0015, 0.005), pos=(0, -0.055, 0.006), rgba=WHITE)),

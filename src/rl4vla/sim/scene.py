@@ -267,8 +267,8 @@ def build() -> tuple[mujoco.MjModel, Layout]:
         camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "third_person"),
         home_qpos=np.zeros(6),
     )
-    # Parked objects and objects at rest sleep (MuJoCo islands): they cost nothing until touched.
-    # The arm never sleeps: actuator commands do not wake a sleeping tree.
+    # Parked objects sleep (MuJoCo islands): they cost nothing. Objects in play and the arm
+    # never sleep (Scene.place_object): actuator commands and teleports do not wake a tree.
     model.opt.enableflags |= mujoco.mjtEnableBit.mjENBL_SLEEP
     model.tree_sleep_policy[model.body_treeid[robot_bodies[0]]] = mujoco.mjtSleepPolicy.mjSLEEP_NEVER
     home = _solve_home(model, layout)
@@ -324,6 +324,7 @@ class Scene:
         for i, (name, b) in enumerate(L.objects.items()):
             self._set_active(L.obj_all_geoms[name], False)
             m.body_gravcomp[b] = 1.0
+            m.tree_sleep_policy[m.body_treeid[b]] = mujoco.mjtSleepPolicy.mjSLEEP_ALLOWED
             q = L.obj_qadr[name]
             d.qpos[q : q + 7] = (3 + 0.3 * i, 0, PARK_Z, 1, 0, 0, 0)
         for i, (name, mid) in enumerate(L.receptacles.items()):
@@ -351,10 +352,11 @@ class Scene:
         A.by_name(C.OBJECTS, name)
         self._set_active(L.obj_all_geoms[name], True)
         m.body_gravcomp[L.objects[name]] = 0.0
+        # objects in play never sleep, so a teleport (reposition) always takes effect
+        m.tree_sleep_policy[m.body_treeid[L.objects[name]]] = mujoco.mjtSleepPolicy.mjSLEEP_NEVER
         q, v = L.obj_qadr[name], L.obj_dadr[name]
         d.qpos[q : q + 7] = (x, y, drop, np.cos(yaw / 2), 0, 0, np.sin(yaw / 2))
         d.qvel[v : v + 6] = 0
-        d.qvel[v + 2] = -1e-6  # a moving tree wakes up if it was asleep
         if name not in self.active_objects:
             self.active_objects.append(name)
 
