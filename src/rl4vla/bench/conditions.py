@@ -292,7 +292,9 @@ def sample_episode(cond: Condition, seed: int, index: int) -> Episode:
         if cond.reposition_step is None:
             break
         # the object must be able to jump > 15 cm from its start and land > 7 cm from the receptacle
-        jumps = [q for q in pts if np.linalg.norm(q - p["obj"]) > 0.15 and np.linalg.norm(q - p["rec"]) > MIN_SEPARATION]
+        far = np.linalg.norm(pts - p["obj"], axis=1) > 0.15
+        far &= np.linalg.norm(pts - p["rec"], axis=1) > MIN_SEPARATION
+        jumps = list(pts[far])
         if jumps:
             break
     else:

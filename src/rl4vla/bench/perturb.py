@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from rl4vla.sim.assets import perturbation_texture
 TEX_SIZE = 256
 
 
-@lru_cache(maxsize=None)
+@cache
 def texture(index: int) -> np.ndarray:
     return perturbation_texture(index, TEX_SIZE)
 

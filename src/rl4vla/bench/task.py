@@ -125,7 +125,8 @@ class Task:
         lo, hi = s.object_aabb(self.episode.target_object)
         return {
             "tcp_pos": tcp, "tcp_rot": rot, "gripper": s.gripper_opening(), "obj_pos": o, "obj_quat": q,
-            "obj_lo": lo, "obj_hi": hi, "obj_axis_yaw": yaw + self._obj.long_axis_yaw, "rec_pos": s.receptacle_pos(self.episode.target_receptacle),
-            "rec_top": self._rec.top, "floor_z": self._floor_under((lo + hi) / 2), "grasped": self.grasped, "ever_grasped": self.ever_grasped,
+            "obj_lo": lo, "obj_hi": hi, "obj_axis_yaw": yaw + self._obj.long_axis_yaw,
+            "rec_pos": s.receptacle_pos(self.episode.target_receptacle), "rec_top": self._rec.top,
+            "floor_z": self._floor_under((lo + hi) / 2), "grasped": self.grasped, "ever_grasped": self.ever_grasped,
             "on_target": self.success, "step": self.t,
         }

@@ -84,7 +84,10 @@ def render(cfg: RenderConfig) -> list[Path]:
             status = "SUCCESS" if info["success"][j] else ("grasped" if info["ever_grasped"][j] else "")
             lines = [ep.instruction, f"{ep.condition}  t={t:02d}  {phases[j] if phases else ''}  {status}"]
             frames.setdefault(k, []).append(caption(obs["rgb"][j], lines))
-            state[k] = {"success": bool(info["success"][j])}
+            st = state.setdefault(k, {"first_success": None})
+            st["success"] = bool(info["success"][j])
+            if st["success"] and st["first_success"] is None:
+                st["first_success"] = t
 
     try:
         run_episodes(env, policy, episodes, on_step=on_step, desc=f"render {cfg.policy}")
@@ -97,7 +100,9 @@ def render(cfg: RenderConfig) -> list[Path]:
         fs[-1] = outcome_border(fs[-1], ok)
         name = f"{k:03d}_{ep.condition}_{ep.target_object.replace(' ', '-')}_{'success' if ok else 'failure'}"
         written.append(write_video(out / name, fs))
-        pick = np.linspace(0, len(fs) - 1, cfg.sheet_columns).round().astype(int)
+        # the sheet shows the interesting part: up to a little after the first success
+        end = len(fs) - 1 if state[k]["first_success"] is None else min(len(fs) - 1, state[k]["first_success"] + 3)
+        pick = np.linspace(0, end, cfg.sheet_columns).round().astype(int)
         rows.append([fs[i] for i in pick])
         labels.append(f"{ep.condition}: {ep.instruction} -> {'success' if ok else 'failure'}")
     sheet = save_png(out / "contact_sheet.png", contact_sheet(rows, labels))

@@ -88,8 +88,9 @@ def contact_sheet(rows: list[list[np.ndarray]], labels: list[str] | None = None,
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    from rl4vla.util import atomic_write_bytes
     import io
+
+    from rl4vla.util import atomic_write_bytes
 
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")

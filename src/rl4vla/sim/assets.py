@@ -180,7 +180,8 @@ def perturbation_texture(index: int, size: int = 256) -> np.ndarray:
         k = (np.floor(x * 8) + 2 * np.floor(y * 8)).astype(int) % 4
         img = palette[k]
     elif kind == "plasma":
-        v = np.sin(10 * x + rng.uniform(0, 6)) + np.sin(10 * y) + np.sin(7 * (x + y)) + np.sin(12 * np.hypot(x - 0.5, y - 0.5))
+        v = np.sin(10 * x + rng.uniform(0, 6)) + np.sin(10 * y) + np.sin(7 * (x + y))
+        v = v + np.sin(12 * np.hypot(x - 0.5, y - 0.5))
         img = 0.5 + 0.5 * np.stack([np.sin(v), np.sin(v + 2), np.sin(v + 4)], -1)
     elif kind == "waves":
         v = np.sin(2 * np.pi * (6 * x + 2 * np.sin(2 * np.pi * 2 * y)))

@@ -13,6 +13,7 @@ import numpy as np
 
 from rl4vla.sim.gl import gl_help, mujoco  # noqa: E402
 
+
 def _make_gl_context(width: int, height: int):
     backend = os.environ.get("MUJOCO_GL", "egl")
     try:

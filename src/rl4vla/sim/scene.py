@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rl4vla.sim.gl import mujoco  # noqa: E402
-
 from rl4vla.sim import assets as A  # noqa: E402
 from rl4vla.sim import catalog as C  # noqa: E402
+from rl4vla.sim.gl import mujoco  # noqa: E402
 from rl4vla.sim.meshes import read_stl, simplify  # noqa: E402
 from rl4vla.sim.rotations import mat_to_rotvec, rpy_to_mat, top_down  # noqa: E402
 
