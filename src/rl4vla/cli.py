@@ -6,7 +6,7 @@ import sys
 
 import tyro
 
-from rl4vla.config import BenchSimConfig, ConditionsConfig, EvalConfig, RenderConfig
+from rl4vla.config import BenchSimConfig, CollectConfig, ConditionsConfig, EvalConfig, RenderConfig
 
 
 def _eval(args):
@@ -27,6 +27,12 @@ def _conditions(args):
     list_conditions(tyro.cli(ConditionsConfig, args=args, prog="rl4vla conditions"))
 
 
+def _collect(args):
+    from rl4vla.data.collect import collect
+
+    collect(tyro.cli(CollectConfig, args=args, prog="rl4vla collect"))
+
+
 def _bench_sim(args):
     from rl4vla.bench.speed import bench_sim
 
@@ -37,6 +43,7 @@ COMMANDS = {
     "eval": (_eval, "evaluate a policy on benchmark conditions"),
     "render": (_render, "record captioned episode videos and a contact sheet"),
     "conditions": (_conditions, "list the 16 generalization conditions"),
+    "collect": (_collect, "record scripted-expert demonstrations (HDF5)"),
     "bench": ({"sim": (_bench_sim, "env steps per second")}, "speed benchmarks"),
 }
 

@@ -89,3 +89,23 @@ class ConditionsConfig:
     """print a JSON list of {"name", "dimension", "description"}"""
     conditions_file: str | None = None
     """YAML/JSON file of extra user-defined conditions to list too"""
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Run the scripted expert and write successful demonstrations (HDF5 shards; resumes and appends)."""
+
+    out: str = "data/demos"
+    """dataset directory (created, or appended to)"""
+    conditions: tuple[str, ...] = ("in-distribution",)
+    """conditions the demos are drawn from (the study trains on in-distribution only)"""
+    episodes: int = 140
+    """successful demos the dataset should hold (the study's warm-up used 140)"""
+    seed: int = 0
+    """episode seed; appending requires the same seed"""
+    num_envs: int = 16
+    """scenes stepped in lockstep (one wave per shard)"""
+    workers: int = 2
+    """env worker processes (0 = in this process)"""
+    image_size: int = 128
+    """frame size in pixels"""

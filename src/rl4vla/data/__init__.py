@@ -1,0 +1,1 @@
+"""Demonstration datasets (and later preference pairs)."""

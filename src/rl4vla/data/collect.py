@@ -1,0 +1,99 @@
+"""`rl4vla collect`: run the scripted expert and append successful demos to a dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rl4vla.bench.conditions import resolve_conditions, sample_episode
+from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.config import CollectConfig
+from rl4vla.data.demos import FORMAT, SUCCESS_STREAK, VERSION, Episode, keep_mask, read_meta, update_meta, write_shard
+from rl4vla.policy.base import make_policy
+from rl4vla.util import atomic_write_text
+
+
+def _new_meta(cfg: CollectConfig) -> dict:
+    return {"format": FORMAT, "version": VERSION, "image_size": cfg.image_size, "seed": cfg.seed,
+            "conditions": list(cfg.conditions), "shards": [], "episodes": 0, "transitions": 0, "next_index": 0,
+            "action_q01": None, "action_q99": None}
+
+
+def collect(cfg: CollectConfig) -> dict:
+    """Collect until the dataset at cfg.out holds cfg.episodes successful demos (resumes and appends)."""
+    import json
+
+    if cfg.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
+    conds = resolve_conditions(cfg.conditions)
+    root = Path(cfg.out)
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / "meta.json").exists():
+        meta = read_meta(root)
+        for key in ("image_size", "seed", "conditions"):
+            want = list(cfg.conditions) if key == "conditions" else getattr(cfg, key)
+            if meta[key] != want:
+                raise ValueError(f"{root} was collected with {key}={meta[key]!r}; got {want!r}. "
+                                 "Use the same settings to append, or another --out")
+    else:
+        meta = _new_meta(cfg)
+        atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
+    for stale in root.glob(".tmp-shard_*.h5"):  # an interrupted wave: its shard never landed
+        stale.unlink()
+    if meta["episodes"] >= cfg.episodes:
+        print(f"{root} already holds {meta['episodes']} episodes", file=sys.stderr)
+        return meta
+    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size))
+    expert = make_policy("expert")
+    bar = tqdm(total=cfg.episodes, initial=meta["episodes"], desc="collect demos")
+    try:
+        while meta["episodes"] < cfg.episodes:
+            start = meta["next_index"]
+            idx = range(start, start + cfg.num_envs)
+            eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in idx]
+            kept = _run_wave(env, expert, eps)[: cfg.episodes - meta["episodes"]]
+            shard = f"shard_{len(meta['shards']):05d}.h5"
+            if kept:
+                write_shard(root / shard, kept)
+                meta = update_meta(root, meta, shard, kept, start + cfg.num_envs)
+            else:  # nothing kept: only advance the episode counter
+                meta = {**meta, "next_index": start + cfg.num_envs}
+                atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
+            bar.update(len(kept))
+            bar.set_postfix(transitions=meta["transitions"], attempted=meta["next_index"])
+    finally:
+        bar.close()
+        env.close()
+    return meta
+
+
+def _run_wave(env: TabletopVecEnv, expert, eps) -> list[Episode]:
+    """Play one wave; keep successful episodes, cut 6 steps into success, drop near-idle steps."""
+    n = env.num_envs
+    obs, _ = env.reset(options={"episodes": eps})
+    frames = [[] for _ in range(n)]
+    actions = [[] for _ in range(n)]
+    streak = np.zeros(n, int)
+    done = np.zeros(n, bool)
+    for _ in range(env.config.max_steps):
+        act = expert.act(obs).actions
+        for j in np.flatnonzero(~done):
+            frames[j].append(obs["rgb"][j])
+            actions[j].append(act[j])
+        obs, _, term, trunc, info = env.step(act)
+        streak = np.where(info["success"], streak + 1, 0)
+        done |= (streak >= SUCCESS_STREAK) | term | trunc
+        if done.all():
+            break
+    out = []
+    for j in range(n):
+        if streak[j] < SUCCESS_STREAK and not info["success"][j]:
+            continue  # only successful demonstrations are kept
+        a = np.asarray(actions[j], np.float32)
+        keep = keep_mask(a)
+        out.append(Episode(np.stack(frames[j])[keep], a[keep], eps[j].instruction, eps[j].condition, True,
+                           eps[j].to_dict()))
+    return out

@@ -1,0 +1,172 @@
+"""Demonstration datasets: scripted-expert episodes in HDF5 shards.
+
+On-disk format (readable with plain h5py, no rl4vla needed):
+
+    DIR/meta.json            format, version, image size, shard list, counts, action percentiles,
+                             the episodes attempted (next_index) so collection resumes exactly
+    DIR/shard_00000.h5       one collection wave, written to a temporary name and renamed
+      attrs: format="rl4vla-demos", version=1
+      /episodes/<k>/rgb      (T, H, W, 3) uint8, one chunk per frame, lzf-compressed
+      /episodes/<k>/actions  (T, 7) float32, EE delta pose + gripper (RECIPE.md layout)
+      /episodes/<k> attrs    instruction, condition, success, episode (JSON of the pinned Episode)
+
+HDF5 because it is what ManiSkill and robomimic store trajectories in: one self-describing
+file per shard, random access to frames, and readers in every language. Shards make
+interruption safe: a shard is either complete (renamed into place) or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rl4vla.util import atomic_write_text
+
+FORMAT = "rl4vla-demos"
+VERSION = 1
+IDLE_DPOS = 0.01  # RECIPE.md: near-idle expert actions are dropped...
+IDLE_DROT = 0.06
+SUCCESS_STREAK = 6  # ...and episodes end after 6 consecutive success steps
+
+
+class DatasetError(ValueError):
+    """A dataset directory or shard that cannot be read as it is."""
+
+
+@dataclass
+class Episode:
+    rgb: np.ndarray  # (T, H, W, 3) uint8
+    actions: np.ndarray  # (T, 7) float32
+    instruction: str
+    condition: str
+    success: bool
+    episode: dict  # the pinned rl4vla.bench.conditions.Episode as a dict
+
+
+def keep_mask(actions: np.ndarray) -> np.ndarray:
+    """Transitions to keep: not near-idle, or the gripper command changes (toggles are kept)."""
+    a = np.asarray(actions)
+    moving = (np.abs(a[:, :3]).max(1) >= IDLE_DPOS) | (np.abs(a[:, 3:6]).max(1) >= IDLE_DROT)
+    toggle = np.r_[True, np.sign(a[1:, 6]) != np.sign(a[:-1, 6])]
+    return moving | toggle
+
+
+def read_meta(root: str | Path) -> dict:
+    path = Path(root) / "meta.json"
+    if not path.exists():
+        raise DatasetError(f"{root} is not a demonstration dataset (no meta.json); create one with `rl4vla collect`")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is corrupt ({e})") from e
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise DatasetError(f"{path}: expected format {FORMAT!r} version {VERSION}, got "
+                           f"{meta.get('format')!r} version {meta.get('version')}")
+    return meta
+
+
+def write_shard(path: Path, episodes: list[Episode]) -> None:
+    """Write a shard to a temporary name, then rename: it exists whole or not at all."""
+    import h5py
+
+    tmp = path.with_name(f".tmp-{path.name}")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"], f.attrs["version"] = FORMAT, VERSION
+        grp = f.create_group("episodes")
+        for k, ep in enumerate(episodes):
+            g = grp.create_group(f"{k:05d}")
+            h, w = ep.rgb.shape[1:3]
+            g.create_dataset("rgb", data=ep.rgb, chunks=(1, h, w, 3), compression="lzf")
+            g.create_dataset("actions", data=ep.actions.astype(np.float32))
+            g.attrs["instruction"], g.attrs["condition"] = ep.instruction, ep.condition
+            g.attrs["success"], g.attrs["episode"] = bool(ep.success), json.dumps(ep.episode)
+        f.attrs["n_episodes"] = len(episodes)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_shard(path: Path) -> list[Episode]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise DatasetError(f"{path} is not an {FORMAT} shard")
+            n = int(f.attrs["n_episodes"])
+            out = []
+            for k in range(n):
+                g = f["episodes"][f"{k:05d}"]
+                out.append(Episode(g["rgb"][()], g["actions"][()], str(g.attrs["instruction"]),
+                                   str(g.attrs["condition"]), bool(g.attrs["success"]),
+                                   json.loads(g.attrs["episode"])))
+            return out
+    except DatasetError:
+        raise
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); delete it and "
+                           "re-run `rl4vla collect` with the same --out to regenerate it") from e
+
+
+class DemoDataset:
+    """A collected dataset: episodes in memory, flattened into (frame, instruction, action) samples."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.meta = read_meta(self.root)
+        self.episodes: list[Episode] = []
+        for name in self.meta["shards"]:
+            p = self.root / name
+            if not p.exists():
+                raise DatasetError(f"{p} is listed in meta.json but missing")
+            self.episodes.extend(read_shard(p))
+        if len(self.episodes) != self.meta["episodes"]:
+            raise DatasetError(f"{self.root}: meta.json says {self.meta['episodes']} episodes, shards hold "
+                               f"{len(self.episodes)}")
+        self.rgb = np.concatenate([e.rgb for e in self.episodes]) if self.episodes else np.zeros((0, 1, 1, 3))
+        self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
+        self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def action_q01(self) -> np.ndarray:
+        return np.asarray(self.meta["action_q01"])
+
+    @property
+    def action_q99(self) -> np.ndarray:
+        return np.asarray(self.meta["action_q99"])
+
+
+def read_shard_actions(path: Path) -> list[np.ndarray]:
+    """Only the action arrays of a shard (cheap: no frames)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return [f["episodes"][f"{k:05d}"]["actions"][()] for k in range(int(f.attrs["n_episodes"]))]
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from e
+
+
+def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Episode], next_index: int) -> dict:
+    """Add a shard to meta.json (atomically), recomputing the action percentiles over all data."""
+    acts = [e.actions for e in new_episodes]
+    for name in meta["shards"]:
+        acts += read_shard_actions(root / name)
+    allacts = np.concatenate(acts) if acts else np.zeros((0, 7))
+    meta = dict(meta)
+    meta["shards"] = meta["shards"] + [new_shard]
+    meta["episodes"] += len(new_episodes)
+    meta["transitions"] += int(sum(len(e.actions) for e in new_episodes))
+    meta["next_index"] = next_index
+    if len(allacts):
+        meta["action_q01"] = np.percentile(allacts, 1, axis=0).tolist()
+        meta["action_q99"] = np.percentile(allacts, 99, axis=0).tolist()
+    atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
+    return meta

@@ -1,0 +1,78 @@
+"""Demonstration datasets: round trip, resume/append, the idle-drop rule, corrupt files."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from rl4vla.cli import main
+from rl4vla.data.demos import DatasetError, DemoDataset, Episode, keep_mask, read_shard, write_shard
+
+
+def _collect(out, n):
+    return main(["collect", "--out", str(out), "--episodes", str(n), "--num-envs", "4", "--workers", "0",
+                 "--image-size", "32"])
+
+
+def test_write_read_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    eps = [Episode(rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8), rng.normal(size=(5, 7)).astype(np.float32),
+                   f"put thing{i} on plate", "in-distribution", True, {"index": i}) for i in range(3)]
+    write_shard(tmp_path / "s.h5", eps)
+    back = read_shard(tmp_path / "s.h5")
+    for a, b in zip(eps, back):
+        assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.actions, b.actions)
+        assert (a.instruction, a.condition, a.success, a.episode) == (b.instruction, b.condition, b.success, b.episode)
+    with h5py.File(tmp_path / "s.h5") as f:  # plain h5py reads it: the documented layout
+        assert f.attrs["format"] == "rl4vla-demos" and f["episodes/00001/actions"].shape == (5, 7)
+
+
+def test_collect_keeps_successes_resumes_and_appends(tmp_path):
+    assert _collect(tmp_path, 4) == 0
+    first = DemoDataset(tmp_path)
+    assert first.meta["episodes"] == 4 and len(first) == first.meta["transitions"] > 4 * 5
+    assert all(e.success for e in first.episodes)
+    assert first.rgb.shape[1:] == (32, 32, 3) and first.actions.shape[1] == 7 and len(first.instructions) == len(first)
+    assert np.allclose(first.action_q01, np.percentile(first.actions, 1, axis=0))
+    assert _collect(tmp_path, 8) == 0
+    more = DemoDataset(tmp_path)
+    assert more.meta["episodes"] == 8
+    for a, b in zip(first.episodes, more.episodes[:4]):  # appended, the old episodes untouched
+        assert a.episode == b.episode and np.array_equal(a.actions, b.actions)
+    indices = [e.episode["index"] for e in more.episodes]
+    assert len(set(indices)) == 8  # every demo is a different pinned episode
+    for e in more.episodes:
+        assert keep_mask(e.actions).all()  # near-idle steps were dropped at collection
+
+
+def test_idle_steps_are_dropped_but_gripper_toggles_kept():
+    a = np.zeros((5, 7))
+    a[:, 6] = [1, 1, -1, -1, -1]
+    a[0, 0] = 0.02  # moving
+    a[3, 5] = 0.1  # rotating
+    assert keep_mask(a).tolist() == [True, False, True, True, False]
+
+
+def test_collect_refuses_to_mix_settings(tmp_path, capsys):
+    assert _collect(tmp_path, 4) == 0
+    assert main(["collect", "--out", str(tmp_path), "--episodes", "8", "--num-envs", "4", "--workers", "0",
+                 "--image-size", "64"]) == 2
+    assert "image_size=32" in capsys.readouterr().err
+
+
+def test_corrupt_or_truncated_files_are_reported(tmp_path):
+    assert _collect(tmp_path, 4) == 0
+    shard = tmp_path / json.loads((tmp_path / "meta.json").read_text())["shards"][0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="truncated or corrupt"):
+        DemoDataset(tmp_path)
+    shard.unlink()
+    with pytest.raises(DatasetError, match="missing"):
+        DemoDataset(tmp_path)
+    (tmp_path / "meta.json").write_text("{")
+    with pytest.raises(DatasetError, match="corrupt"):
+        DemoDataset(tmp_path)
+    with pytest.raises(DatasetError, match="rl4vla collect"):
+        DemoDataset(tmp_path / "nowhere")
