@@ -67,4 +67,10 @@ def make_policy(name: str, seed: int = 0):
         return RandomPolicy(seed)
     if name == "noop":
         return NoopPolicy()
-    raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)}")
+    import os
+
+    if os.path.isfile(name):
+        from rl4vla.policy.vla import SmallVLA, VLAPolicy
+
+        return VLAPolicy(SmallVLA.load(name))
+    raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)} or a checkpoint file path")

@@ -1,0 +1,247 @@
+"""The small CPU VLA: image + instruction -> 7 action tokens (OpenVLA style) + a value.
+
+    instruction --MiniLM (frozen, cached)--> 1 token ─┐
+    RGB frame --conv encoder--> P patch tokens ───────┼─> transformer (prefix-LM mask) ─> 7 x 256 logits
+    [BOS, a0 .. a5] action-token embeddings ──────────┘            └─ h at BOS (first action position) ─> value
+
+The prefix (text + image) attends bidirectionally; action positions attend to the prefix and
+to earlier actions, so a_i is predicted at the position of a_{i-1} (BOS for a_0). The value
+head reads the hidden state at the first action-token position, as the study's shared
+actor-critic does (RECIPE.md). pi(a) = product of the 7 token probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rl4vla.policy.base import PolicyOutput
+from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
+from rl4vla.policy.tokenizer import ACTION_DIM, ActionTokenizer
+
+CHECKPOINT_FORMAT = "rl4vla-vla"
+
+
+@dataclass(frozen=True)
+class VLAConfig:
+    """Architecture of the small VLA."""
+
+    image_size: int = 128
+    """input frame size (frames are resized to it)"""
+    d_model: int = 128
+    """transformer width"""
+    layers: int = 4
+    """transformer layers"""
+    heads: int = 4
+    """attention heads"""
+    patch_grid: int = 6
+    """the image becomes patch_grid x patch_grid tokens"""
+    n_bins: int = 256
+    """action bins per dimension (OpenVLA: 256)"""
+    dropout: float = 0.0
+    """dropout in the transformer"""
+    value_detach: bool = True
+    """value-loss gradients train only the value head (the backbone learns from the policy loss)"""
+
+
+class ConvEncoder(nn.Module):
+    """A small conv net trained from scratch: (B, 3, H, W) in [0, 1] -> (B, G*G, d)."""
+
+    def __init__(self, d: int, grid: int):
+        super().__init__()
+        self.net = nn.Sequential(  # 128 px: 4x4 patchify -> 32 -> 16 -> 8
+            nn.Conv2d(3, 48, 4, stride=4), nn.GELU(),
+            nn.Conv2d(48, 96, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(96, d, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(d, d, 3, stride=1, padding=1), nn.GELU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.pool(self.net(x))  # (B, d, G, G)
+        return f.flatten(2).transpose(1, 2)  # (B, G*G, d)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block whose attention can extend a key/value cache (fast decoding)."""
+
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None = None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """x (B, T, d); allowed (T, T0+T) bool or None (attend to everything); returns x, (k, v)."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, -1)
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))  # (B, H, T, dh)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, t, d)))
+        x = x + self.drop(self.mlp(self.ln2(x)))
+        return x, (k, v)
+
+
+class SmallVLA(nn.Module):
+    """Shared actor-critic VLA. Use `act` to sample and `evaluate` to score given tokens."""
+
+    def __init__(self, cfg: VLAConfig, tokenizer: ActionTokenizer, text_cache: dict | None = None):
+        super().__init__()
+        if tokenizer.n_bins != cfg.n_bins:
+            raise ValueError(f"tokenizer has {tokenizer.n_bins} bins, config {cfg.n_bins}")
+        self.cfg, self.tokenizer = cfg, tokenizer
+        self.text = InstructionEncoder(text_cache)
+        d = cfg.d_model
+        self.image_encoder = ConvEncoder(d, cfg.patch_grid)
+        self.text_proj = nn.Linear(EMBED_DIM, d)
+        n_prefix = 1 + cfg.patch_grid**2
+        self.pos = nn.Parameter(torch.zeros(1, n_prefix + ACTION_DIM, d))
+        self.bos = nn.Parameter(torch.zeros(1, 1, d))
+        self.action_embed = nn.Embedding(ACTION_DIM * cfg.n_bins, d)  # a token per (dimension, bin)
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(d)
+        self.action_head = nn.Linear(d, cfg.n_bins)
+        self.dim_embed = nn.Parameter(torch.zeros(1, ACTION_DIM, d))  # which dimension is predicted
+        self.value_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        nn.init.normal_(self.pos, std=0.02)
+        nn.init.normal_(self.bos, std=0.02)
+        nn.init.normal_(self.dim_embed, std=0.02)
+        # prefix-LM attention over [prefix | BOS, a0..a5]: True = may attend
+        n = n_prefix + ACTION_DIM
+        allowed = torch.ones(n, n, dtype=torch.bool)
+        allowed[:n_prefix, n_prefix:] = False
+        allowed[n_prefix:, n_prefix:] = torch.tril(torch.ones(ACTION_DIM, ACTION_DIM, dtype=torch.bool))
+        self.register_buffer("allowed", allowed, persistent=False)
+        self.n_prefix = n_prefix
+
+    # ----- inputs -------------------------------------------------------------------------
+    def _images(self, rgb) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(rgb)) if not torch.is_tensor(rgb) else rgb
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"rgb must be (B, H, W, 3) uint8, got shape {tuple(x.shape)}")
+        x = x.permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W), a new tensor: the input is untouched
+        s = self.cfg.image_size
+        if x.shape[-1] != s or x.shape[-2] != s:
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+        return x
+
+    def prefix(self, obs: dict) -> torch.Tensor:
+        """(B, n_prefix, d): instruction token + image patch tokens."""
+        dev = self.pos.device
+        txt = torch.as_tensor(self.text(list(obs["instruction"])), device=dev)  # (B, 384)
+        img = self.image_encoder(self._images(obs["rgb"]).to(dev))  # (B, P, d)
+        return torch.cat([self.text_proj(txt)[:, None], img], 1)
+
+    def _forward(self, prefix: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """prefix (B, n_prefix, d), tokens (B, k) with k <= 6 given actions -> logits (B, k+1, bins), h0 (B, d)."""
+        b, k = tokens.shape
+        offs = torch.arange(k, device=tokens.device) * self.cfg.n_bins
+        act = self.action_embed(tokens + offs)  # (B, k, d)
+        act = torch.cat([self.bos.expand(b, -1, -1), act], 1) + self.dim_embed[:, : k + 1]  # (B, k+1, d)
+        seq = torch.cat([prefix, act], 1)  # (B, n_prefix + 1 + k, d)
+        n = seq.shape[1]
+        h, _ = self._run(seq + self.pos[:, :n], self.allowed[:n, :n])
+        ha = h[:, self.n_prefix :]  # (B, k+1, d): position i predicts action dimension i
+        return self.action_head(ha), ha[:, 0]
+
+    def _run(self, x, allowed=None, caches=None):
+        new = []
+        for i, blk in enumerate(self.blocks):
+            x, kv = blk(x, allowed, None if caches is None else caches[i])
+            new.append(kv)
+        return self.norm(x), new
+
+    def value(self, h0: torch.Tensor) -> torch.Tensor:
+        """(B,) value from the first action-token hidden state; detached from the backbone by default."""
+        return self.value_head(h0.detach() if self.cfg.value_detach else h0)[:, 0]
+
+    # ----- the policy interface ---------------------------------------------------------
+    def evaluate(self, obs: dict, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log pi(tokens) summed over the 7 dims (B,), entropy summed (B,), value (B,)."""
+        tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
+        if tokens.ndim != 2 or tokens.shape[1] != ACTION_DIM:
+            raise ValueError(f"tokens must be (B, {ACTION_DIM}), got {tuple(tokens.shape)}")
+        logits, h0 = self._forward(self.prefix(obs), tokens[:, :-1])  # (B, 7, bins)
+        logp = F.log_softmax(logits, -1)
+        taken = logp.gather(-1, tokens[..., None])[..., 0].sum(-1)
+        entropy = -(logp.exp() * logp).sum(-1).sum(-1)
+        return taken, entropy, self.value(h0)
+
+    def logits(self, obs: dict, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, 7, bins) for supervised training."""
+        tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
+        return self._forward(self.prefix(obs), tokens[:, :-1])[0]
+
+    @torch.no_grad()
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
+        """Sample 7 tokens autoregressively with a key/value cache (greedy at temperature 0)."""
+        prefix = self.prefix(obs)
+        b, n0 = prefix.shape[0], self.n_prefix
+        first = torch.cat([prefix, self.bos.expand(b, -1, -1) + self.dim_embed[:, :1]], 1) + self.pos[:, : n0 + 1]
+        h, caches = self._run(first, self.allowed[: n0 + 1, : n0 + 1])
+        value = self.value(h[:, -1])
+        tokens, logp_sum = [], torch.zeros(b, device=prefix.device)
+        for i in range(ACTION_DIM):
+            last = self.action_head(h[:, -1])  # (B, bins) for dimension i
+            if temperature <= 0:
+                nxt = last.argmax(-1)
+            else:
+                nxt = torch.distributions.Categorical(logits=last / temperature).sample()
+            logp_sum += F.log_softmax(last, -1).gather(-1, nxt[:, None])[:, 0]
+            tokens.append(nxt)
+            if i + 1 < ACTION_DIM:  # feed a_i at the next position; it attends to everything before
+                x = self.action_embed(nxt + i * self.cfg.n_bins)[:, None] + self.dim_embed[:, i + 1 : i + 2]
+                h, caches = self._run(x + self.pos[:, n0 + 1 + i : n0 + 2 + i], None, caches)
+        tok = torch.stack(tokens, 1).cpu().numpy()
+        return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy())
+
+    # ----- checkpoints ------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "config": asdict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
+                "text_cache": {k: v.tolist() for k, v in self.text.cache.items()}, "weights": self.state_dict()}
+
+    def save(self, path: str) -> None:
+        """Write atomically (temporary file, then rename)."""
+        tmp = f"{path}.tmp"
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def from_state(st: dict) -> SmallVLA:
+        if st.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"not an rl4vla VLA checkpoint (format {st.get('format')!r})")
+        cache = {k: np.asarray(v, np.float32) for k, v in st["text_cache"].items()}
+        model = SmallVLA(VLAConfig(**st["config"]), ActionTokenizer.from_dict(st["tokenizer"]), cache)
+        model.load_state_dict(st["weights"])
+        return model
+
+    @staticmethod
+    def load(path: str) -> SmallVLA:
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise ValueError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from e
+        if isinstance(st, dict) and "model" in st:  # a training checkpoint holds the model state inside
+            st = st["model"]
+        return SmallVLA.from_state(st)
+
+
+class VLAPolicy:
+    """Wraps a SmallVLA for evaluation loops (eval mode, no gradients)."""
+
+    def __init__(self, model: SmallVLA):
+        self.model = model.eval()
+        self.name = "vla"
+
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
+        return self.model.act(obs, temperature)
