@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import tyro
@@ -33,6 +34,32 @@ def _collect(args):
     collect(tyro.cli(CollectConfig, args=args, prog="rl4vla collect"))
 
 
+def _preset(args: list[str], presets: dict, default: str):
+    """The config of the preset named by --preset (flags given explicitly override its fields)."""
+    name = default
+    for i, a in enumerate(args):
+        if a == "--preset" and i + 1 < len(args):
+            name = args[i + 1]
+        elif a.startswith("--preset="):
+            name = a.split("=", 1)[1]
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(presets)}")
+    return presets[name]
+
+
+def _train_sft(args):
+    from rl4vla.algos.sft import PRESETS, SFTConfig, train_sft
+
+    cfg = tyro.cli(SFTConfig, default=_preset(args, PRESETS, "warmup"), args=args, prog="rl4vla train sft")
+    print(json.dumps(train_sft(cfg)))
+
+
+def _bench_policy(args):
+    from rl4vla.policy.speed import BenchPolicyConfig, bench_policy
+
+    bench_policy(tyro.cli(BenchPolicyConfig, args=args, prog="rl4vla bench policy"))
+
+
 def _bench_sim(args):
     from rl4vla.bench.speed import bench_sim
 
@@ -44,7 +71,9 @@ COMMANDS = {
     "render": (_render, "record captioned episode videos and a contact sheet"),
     "conditions": (_conditions, "list the 16 generalization conditions"),
     "collect": (_collect, "record scripted-expert demonstrations (HDF5)"),
-    "bench": ({"sim": (_bench_sim, "env steps per second")}, "speed benchmarks"),
+    "train": ({"sft": (_train_sft, "supervised fine-tuning on demonstrations")}, "train a policy"),
+    "bench": ({"sim": (_bench_sim, "env steps per second"),
+               "policy": (_bench_policy, "VLA inference and training samples per second")}, "speed benchmarks"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Losses and trainers: SFT (and later PPO, GRPO, DPO)."""

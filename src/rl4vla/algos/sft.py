@@ -1,0 +1,223 @@
+"""Supervised fine-tuning on demonstrations: cross-entropy on the 7 action tokens.
+
+Checkpoints are atomic and hold everything needed to resume exactly: model, optimizer,
+step and the RNG state; the data order is a pure function of (seed, step), so a resumed
+run sees the same batches it would have seen without the interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from rl4vla.policy.tokenizer import ActionTokenizer
+from rl4vla.policy.vla import SmallVLA, VLAConfig
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """`rl4vla train sft`: supervised fine-tuning of the small VLA on a demo dataset."""
+
+    data: str = "data/demos"
+    """demonstration dataset directory (from `rl4vla collect`)"""
+    out: str = "runs/sft"
+    """run directory: checkpoint.pt, model.pt, metrics.jsonl, TensorBoard events"""
+    preset: str = "warmup"
+    """named defaults: debug, warmup, sft (flags given explicitly override them)"""
+    steps: int = 1500
+    """optimizer steps"""
+    batch_size: int = 64
+    """samples per step"""
+    lr: float = 3e-4
+    """peak learning rate (AdamW)"""
+    weight_decay: float = 0.01
+    """AdamW weight decay"""
+    warmup_frac: float = 0.05
+    """fraction of steps with linear LR warm-up, then cosine decay to 10%"""
+    grad_clip: float = 1.0
+    """gradient-norm clip"""
+    augment: bool = True
+    """random +-4 px shifts of the frames"""
+    seed: int = 0
+    """seed of initialisation, data order and augmentation"""
+    checkpoint_every: int = 200
+    """steps between checkpoints"""
+    eval_every: int = 500
+    """steps between in-distribution evaluations (0 = only at the end)"""
+    eval_episodes: int = 32
+    """pinned in-distribution episodes per evaluation"""
+    eval_workers: int = 2
+    """env worker processes for evaluation"""
+    resume: bool = False
+    """continue from out/checkpoint.pt"""
+    model: VLAConfig = VLAConfig()
+    """architecture"""
+
+
+PRESETS = {
+    "debug": SFTConfig(preset="debug", steps=20, batch_size=8, checkpoint_every=10, eval_every=0, eval_episodes=4,
+                       model=VLAConfig(d_model=64, layers=2, heads=2, patch_grid=4)),
+    "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500),
+    "sft": SFTConfig(preset="sft", steps=6000, batch_size=64, eval_every=1000, eval_episodes=64),
+}
+
+
+def lr_at(cfg: SFTConfig, step: int) -> float:
+    warm = max(1, int(cfg.warmup_frac * cfg.steps))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    p = (step - warm) / max(1, cfg.steps - warm)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """The samples of a step: epochs are seeded permutations, so the order depends on (seed, step) only."""
+    per_epoch = max(1, n // batch_size)
+    epoch, pos = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return perm[pos * batch_size : (pos + 1) * batch_size]
+
+
+def shift_augment(rgb: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
+    """Random translation by up to `pad` pixels (edge-padded), per image."""
+    b, h, w, _ = rgb.shape
+    padded = np.pad(rgb, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    dy, dx = rng.integers(0, 2 * pad + 1, (2, b))
+    return np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+
+
+def sft_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the batch and the 7 dimensions. logits (B, 7, bins), tokens (B, 7)."""
+    if logits.shape[:2] != tokens.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} do not match tokens {tuple(tokens.shape)}")
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Logger:
+    """JSONL (always) and TensorBoard (when installed) under fixed namespaces."""
+
+    def __init__(self, run: Path):
+        self.jsonl = open(run / "metrics.jsonl", "a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run / "tb"))
+        except ImportError:
+            self.tb = None
+
+    def log(self, step: int, metrics: dict) -> None:
+        self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def evaluate_in_distribution(model: SmallVLA, episodes: int, workers: int, image_size: int) -> float:
+    from rl4vla.bench.conditions import CONDITIONS, sample_episodes
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+    from rl4vla.eval.evaluator import run_episodes, summarize
+    from rl4vla.policy.vla import VLAPolicy
+
+    eps = sample_episodes(CONDITIONS["in-distribution"], 1000, episodes)  # pinned, disjoint from demo seeds
+    env = TabletopVecEnv(EnvConfig(num_envs=min(16, episodes), workers=workers, image_size=image_size))
+    was_training = model.training
+    try:
+        res = run_episodes(env, VLAPolicy(model), eps, temperature=0.6, progress=False)
+    finally:
+        env.close()
+        model.train(was_training)
+    return summarize(res)["in-distribution"]["success_rate"]
+
+
+def train_sft(cfg: SFTConfig) -> dict:
+    from rl4vla.data.demos import DemoDataset
+
+    run = Path(cfg.out)
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.exists() and not cfg.resume:
+        raise ValueError(f"{run} already has a checkpoint: pass --resume to continue it, or choose another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    data = DemoDataset(cfg.data)
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"{cfg.data} has {len(data)} samples, fewer than --batch-size {cfg.batch_size}")
+    torch.manual_seed(cfg.seed)
+    tokenizer = ActionTokenizer(tuple(data.action_q01), tuple(data.action_q99))
+    model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
+    model = SmallVLA(model_cfg, tokenizer)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model = SmallVLA.from_state(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"])
+        step = int(ck["step"])
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
+    logger = _Logger(run)
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
+    t0, seen = time.perf_counter(), 0
+
+    def save():
+        _atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
+                            "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
+
+    try:
+        while step < cfg.steps:
+            idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
+            rgb = data.rgb[idx]
+            if cfg.augment:
+                rgb = shift_augment(rgb, np.random.default_rng([cfg.seed, step, 1]))
+            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx]}
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, step)
+            loss = sft_loss(model.logits(obs, all_tokens[idx]), all_tokens[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            step += 1
+            seen += len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % 10 == 0 or step == cfg.steps:
+                logger.log(step, {"losses/sft": loss.item(), "train/grad_norm": float(gnorm),
+                                  "train/lr": lr_at(cfg, step - 1),
+                                  "time/train_samples_per_s": seen / (time.perf_counter() - t0)})
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save()
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                logger.log(step, {"eval/success": evaluate_in_distribution(
+                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)})
+        model.save(str(run / "model.pt"))
+        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)
+        logger.log(step, {"eval/success": final})
+    finally:
+        bar.close()
+        logger.close()
+    summary = {"steps": step, "samples": len(data), "eval_success": final, "model": str(run / "model.pt"),
+               "wall_s": time.perf_counter() - t0}
+    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

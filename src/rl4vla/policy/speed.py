@@ -1,0 +1,70 @@
+"""`rl4vla bench policy`: VLA inference and training throughput (samples per second)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rl4vla.policy.tokenizer import ActionTokenizer
+from rl4vla.policy.vla import SmallVLA, VLAConfig
+
+
+@dataclass(frozen=True)
+class BenchPolicyConfig:
+    """Small-VLA throughput on random frames: inference (act) and a training step."""
+
+    batch: int = 32
+    """inference batch size"""
+    train_batch: int = 64
+    """training batch size"""
+    repeats: int = 5
+    """timed repeats; the median is reported"""
+    model: VLAConfig = VLAConfig()
+    """architecture"""
+    json: bool = False
+    """print one JSON object"""
+
+
+def bench_policy(cfg: BenchPolicyConfig) -> dict:
+    rng = np.random.default_rng(0)
+    tok = ActionTokenizer(tuple([-0.05] * 6 + [-1.0]), tuple([0.05] * 6 + [1.0]))
+    model = SmallVLA(cfg.model, tok)
+    s = cfg.model.image_size
+
+    def obs(n):
+        return {"rgb": rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), "instruction": ["put carrot on plate"] * n}
+
+    o = obs(cfg.batch)
+    model.eval()
+    model.act(o)  # warm-up (and the one-off text-encoder load)
+    infer = []
+    for _ in range(cfg.repeats):
+        t = time.perf_counter()
+        model.act(o, temperature=1.0)
+        infer.append(cfg.batch / (time.perf_counter() - t))
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ot = obs(cfg.train_batch)
+    tokens = torch.as_tensor(rng.integers(0, 256, (cfg.train_batch, 7)))
+    train = []
+    for r in range(cfg.repeats + 1):
+        t = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model.logits(ot, tokens).reshape(-1, 256), tokens.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if r:  # the first step is a warm-up
+            train.append(cfg.train_batch / (time.perf_counter() - t))
+    out = {"infer_samples_per_s": float(np.median(infer)), "train_samples_per_s": float(np.median(train)),
+           "batch": cfg.batch, "train_batch": cfg.train_batch, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+           "torch_threads": torch.get_num_threads()}
+    if cfg.json:
+        print(json.dumps(out))
+    else:
+        print(f"inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); training "
+              f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params")
+    return out

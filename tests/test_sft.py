@@ -1,0 +1,76 @@
+"""SFT: data order as a function of (seed, step), resume after a kill, refusing to clobber a run."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rl4vla.algos import sft
+from rl4vla.cli import main
+from rl4vla.policy.vla import SmallVLA, VLAConfig
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demos")
+    assert main(["collect", "--out", str(out), "--episodes", "4", "--num-envs", "4", "--workers", "0",
+                 "--image-size", "32"]) == 0
+    return out
+
+
+def _cfg(data, out, **kw):
+    base = sft.SFTConfig(data=str(data), out=str(out), steps=6, batch_size=8, checkpoint_every=1, eval_every=0,
+                         eval_episodes=2, eval_workers=0, augment=True,
+                         model=VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2))
+    return dataclasses.replace(base, **kw)
+
+
+def test_batch_order_depends_only_on_seed_and_step():
+    a = [sft.batch_indices(50, 8, 0, s) for s in range(12)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, [sft.batch_indices(50, 8, 0, s) for s in range(12)]))
+    epoch0 = np.concatenate(a[:6])
+    assert len(set(epoch0.tolist())) == 48  # an epoch is a permutation: no repeats
+    assert not np.array_equal(a[0], sft.batch_indices(50, 8, 1, 0))
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monkeypatch):
+    straight = sft.train_sft(_cfg(demos, tmp_path / "straight"))
+    real = sft.batch_indices
+
+    def killed_at_step_3(n, b, seed, step):
+        if step == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real(n, b, seed, step)
+
+    monkeypatch.setattr(sft, "batch_indices", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        sft.train_sft(_cfg(demos, tmp_path / "resumed"))
+    ck = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == 3
+    monkeypatch.setattr(sft, "batch_indices", real)
+    with pytest.raises(ValueError, match="--resume"):
+        sft.train_sft(_cfg(demos, tmp_path / "resumed"))
+    resumed = sft.train_sft(_cfg(demos, tmp_path / "resumed", resume=True))
+    assert resumed["steps"] == straight["steps"] == 6
+    a = SmallVLA.load(str(tmp_path / "straight" / "model.pt")).state_dict()
+    b = SmallVLA.load(str(tmp_path / "resumed" / "model.pt")).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "metrics.jsonl")]
+    assert 6 in steps
+
+
+def test_trained_checkpoint_evaluates_from_the_command_line(demos, tmp_path, capsys):
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2))
+    assert main(["eval", "--policy", str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--num-envs", "2",
+                 "--workers", "0", "--image-size", "32", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["conditions"]["in-distribution"]["episodes"] == 2
+
+
+def test_presets_and_bad_preset(capsys):
+    assert set(sft.PRESETS) == {"debug", "warmup", "sft"}
+    assert main(["train", "sft", "--preset", "nope"]) == 2
+    assert "valid: debug, warmup, sft" in capsys.readouterr().err
