@@ -58,6 +58,10 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monke
     b = SmallVLA.load(str(tmp_path / "resumed" / "model.pt")).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    torch.manual_seed(0)  # training really moved the weights away from their initial values
+    init = SmallVLA(VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2), SmallVLA.load(
+        str(tmp_path / "straight" / "model.pt")).tokenizer).state_dict()
+    assert max((a[k] - init[k]).abs().max().item() for k in a) > 1e-3
     steps = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "metrics.jsonl")]
     assert 6 in steps
 

@@ -22,7 +22,8 @@ def make_model(cfg=CFG, seed=0):
 
 def make_obs(n=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"rgb": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8), "instruction": [TEXTS[i % 2] for i in range(n)]}
+    rgb = rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)
+    return {"rgb": rgb, "instruction": [TEXTS[i % 2] for i in range(n)]}
 
 
 def test_save_load_is_exact(tmp_path):

@@ -198,6 +198,7 @@ def train_sft(cfg: SFTConfig) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
             step += 1
             seen += len(idx)
             bar.update(1)

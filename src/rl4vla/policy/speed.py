@@ -60,7 +60,8 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
         if r:  # the first step is a warm-up
             train.append(cfg.train_batch / (time.perf_counter() - t))
     out = {"infer_samples_per_s": float(np.median(infer)), "train_samples_per_s": float(np.median(train)),
-           "batch": cfg.batch, "train_batch": cfg.train_batch, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+           "batch": cfg.batch, "train_batch": cfg.train_batch,
+           "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
     if cfg.json:
         print(json.dumps(out))
