@@ -103,3 +103,17 @@ def test_bad_config_and_reset_options_raise():
         TabletopVecEnv(EnvConfig(num_envs=1, workers=0, image_size=4))
     with pytest.raises(ValueError, match="unknown condition"):
         TabletopVecEnv(EnvConfig(num_envs=1, workers=0), conditions=["nope"])
+
+
+def test_reset_by_unsorted_indices_puts_each_episode_in_its_row():
+    env = TabletopVecEnv(EnvConfig(num_envs=4, workers=2, image_size=32))
+    try:
+        env.reset(seed=0)
+        from rl4vla.bench.conditions import CONDITIONS, sample_episode
+
+        a, b = sample_episode(CONDITIONS["in-distribution"], 9, 0), sample_episode(CONDITIONS["in-distribution"], 9, 1)
+        obs, _ = env.reset(options={"indices": [3, 0], "episodes": [a, b]})
+        assert env.episodes[3] == a and env.episodes[0] == b
+        assert obs["instruction"][3] == a.instruction and obs["instruction"][0] == b.instruction
+    finally:
+        env.close()

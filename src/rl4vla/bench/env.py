@@ -227,6 +227,9 @@ class TabletopVecEnv(gym.vector.VectorEnv):
                 cond = self.conditions[i % len(self.conditions)]
                 eps.append(sample_episode(cond, self._seed, int(self._counts[i]) * n + int(i)))
                 self._counts[i] += 1
+        # shards answer in index order: sort the rows (and their episodes) so results line up
+        perm = np.argsort(idx, kind="stable")
+        idx, eps = idx[perm], [eps[k] for k in perm]
         args = []
         for sl in self._slices:
             sel = [(int(i) - sl.start, e) for i, e in zip(idx, eps) if sl.start <= i < sl.stop]
@@ -245,7 +248,7 @@ class TabletopVecEnv(gym.vector.VectorEnv):
                 self._obs["state"][k][order] = v
         for j, i in enumerate(order):
             self._obs["instruction"][i] = sub["instruction"][j]
-            self._episodes[i] = eps[[int(x) for x in idx].index(i)]
+            self._episodes[i] = eps[j]
         self._done[order] = False
         return self._copy_obs(), {"episode": [e.to_dict() for e in self._episodes]}
 
