@@ -14,3 +14,14 @@ def small_env():
     env = TabletopVecEnv(EnvConfig(num_envs=3, workers=0, image_size=64))
     yield env
     env.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_conditions():
+    """Tests that register user conditions must not leak them into later tests' 'all'."""
+    from rl4vla.bench.conditions import CONDITIONS
+
+    before = dict(CONDITIONS)
+    yield
+    CONDITIONS.clear()
+    CONDITIONS.update(before)

@@ -56,3 +56,6 @@ def test_render_writes_videos_and_a_contact_sheet(tmp_path):
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "contact_sheet.png" in files
     assert any(f.endswith((".mp4", ".gif")) and "success" in f for f in files)
+    index = json.loads((tmp_path / "media.json").read_text())  # what `rl4vla report --media` links
+    assert [v["file"] for v in index["videos"]] == [f for f in files if f.endswith((".mp4", ".gif"))]
+    assert index["videos"][0]["success"] is True

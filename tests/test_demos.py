@@ -18,11 +18,13 @@ def _collect(out, n):
 def test_write_read_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     eps = [Episode(rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8), rng.normal(size=(5, 7)).astype(np.float32),
+                   rng.normal(size=(5, 10)).astype(np.float32),
                    f"put thing{i} on plate", "in-distribution", True, {"index": i}) for i in range(3)]
     write_shard(tmp_path / "s.h5", eps)
     back = read_shard(tmp_path / "s.h5")
     for a, b in zip(eps, back):
         assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.actions, b.actions)
+        assert np.array_equal(a.proprio, b.proprio)
         assert (a.instruction, a.condition, a.success, a.episode) == (b.instruction, b.condition, b.success, b.episode)
     with h5py.File(tmp_path / "s.h5") as f:  # plain h5py reads it: the documented layout
         assert f.attrs["format"] == "rl4vla-demos" and f["episodes/00001/actions"].shape == (5, 7)
@@ -34,6 +36,11 @@ def test_collect_keeps_successes_resumes_and_appends(tmp_path):
     assert first.meta["episodes"] == 4 and len(first) == first.meta["transitions"] > 4 * 5
     assert all(e.success for e in first.episodes)
     assert first.rgb.shape[1:] == (32, 32, 3) and first.actions.shape[1] == 7 and len(first.instructions) == len(first)
+    assert first.proprio.shape == (len(first), 10)
+    tcp = first.proprio[:, :3]  # the robot state seen with each frame: the TCP moves by about the commanded delta
+    ep0 = first.episodes[0]
+    moved = np.diff(ep0.proprio[:, :3], axis=0)
+    assert np.abs(tcp).max() < 2.0 and np.corrcoef(moved[:, 2], ep0.actions[:-1, 2])[0, 1] > 0.5
     assert np.allclose(first.action_q01, np.percentile(first.actions, 1, axis=0))
     assert _collect(tmp_path, 8) == 0
     more = DemoDataset(tmp_path)

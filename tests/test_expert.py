@@ -55,3 +55,19 @@ def test_expert_reports_named_phases():
         env.close()
     assert {"reach", "descend", "grasp", "move", "place", "release"} <= seen <= set(PHASES)
     assert np.isfinite(out.actions).all()
+
+
+def test_expert_keeps_its_yaw_for_round_objects_and_aligns_for_long_ones():
+    """A can's body yaw is invisible: turning the gripper to it would teach unobservable actions.
+    A long object's is visible and the expert aligns the fingers across it."""
+    from rl4vla.bench.expert import ExpertPolicy
+
+    base = {"tcp_pos": np.array([0.3, 0.0, 0.2]), "tcp_rot": np.diag([1.0, -1.0, -1.0]), "gripper": 1.0,
+            "obj_pos": np.array([0.35, 0.05, 0.02]), "obj_lo": np.array([0.33, 0.03, 0.0]),
+            "obj_hi": np.array([0.37, 0.07, 0.04]), "obj_axis_yaw": 1.0, "rec_pos": np.array([0.4, -0.1, 0.0]),
+            "rec_top": 0.01, "floor_z": 0.0, "grasped": 0.0, "ever_grasped": 0.0, "on_target": 0.0, "step": 0}
+    expert = ExpertPolicy()
+    round_, _ = expert._one({**base, "obj_yaw_symmetric": 1.0})
+    long_, _ = expert._one({**base, "obj_yaw_symmetric": 0.0})
+    assert abs(round_[5]) < 1e-6 and abs(long_[5]) > 0.1
+    np.testing.assert_allclose(round_[:3], long_[:3])  # both reach for the same point

@@ -23,7 +23,8 @@ def make_model(cfg=CFG, seed=0):
 def make_obs(n=4, seed=0):
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)
-    return {"rgb": rgb, "instruction": [TEXTS[i % 2] for i in range(n)]}
+    return {"rgb": rgb, "instruction": [TEXTS[i % 2] for i in range(n)],
+            "proprio": rng.normal(size=(n, 10)).astype(np.float32)}
 
 
 def test_save_load_is_exact(tmp_path):
@@ -42,10 +43,11 @@ def test_save_load_is_exact(tmp_path):
 def test_forward_does_not_mutate_its_input():
     m = make_model()
     obs = make_obs()
-    before = {"rgb": obs["rgb"].copy(), "instruction": list(obs["instruction"])}
+    before = {"rgb": obs["rgb"].copy(), "instruction": list(obs["instruction"]), "proprio": obs["proprio"].copy()}
     out = m.act(obs)
     m.evaluate(obs, out.tokens)
     assert np.array_equal(obs["rgb"], before["rgb"]) and obs["instruction"] == before["instruction"]
+    assert np.array_equal(obs["proprio"], before["proprio"])
 
 
 def test_kv_cache_decoding_matches_the_full_forward():
@@ -95,33 +97,44 @@ def test_bad_inputs_raise():
         m.evaluate(make_obs(2), torch.zeros(2, 6, dtype=torch.long))
     with pytest.raises(ValueError, match="checkpoint"):
         SmallVLA.load(__file__)
+    with pytest.raises(ValueError, match="robot state"):
+        m.act({"rgb": make_obs(2)["rgb"], "instruction": TEXTS})
+    with pytest.raises(ValueError, match=r"proprio must be \(B, 10\)"):
+        m.act({**make_obs(2), "proprio": np.zeros((2, 3), np.float32)})
 
 
-def test_minilm_text_encoder_is_real_and_cached():
-    from rl4vla.policy.text import InstructionEncoder
+def test_proprio_from_env_state_matches_the_dataset_layout():
+    from rl4vla.policy.vla import proprio_from_state
 
-    enc = InstructionEncoder()
-    e = enc(["put carrot on plate", "Place the carrot on the plate", "the stock market fell today"])
-    assert e.shape == (3, 384) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
-    assert e[0] @ e[1] > e[0] @ e[2] + 0.2  # paraphrases are close, unrelated text is far
-    model = enc._model
-    enc._model = None  # a cached string must not need the model again
-    assert np.array_equal(enc(["put carrot on plate"])[0], e[0])
-    enc._model = model
+    rot = np.stack([np.eye(3), np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])])
+    p = proprio_from_state({"tcp_pos": np.array([[0.1, 0.2, 0.3], [0, 0, 0.5]]), "tcp_rot": rot,
+                            "gripper": np.array([1.0, 0.25])})
+    assert p.shape == (2, 10) and p.dtype == np.float32
+    np.testing.assert_allclose(p[0], [0.1, 0.2, 0.3, 1, 0, 0, 0, 1, 0, 1.0], rtol=1e-6)  # pos, rot cols 0 and 1, grip
+    assert p[1, 3:9].tolist() == [0, 1, 0, -1, 0, 0] and p[1, 9] == 0.25
+    m = make_model().eval()  # the model reads the state token: changing it changes the action distribution
+    obs = make_obs(2)
+    tokens = torch.zeros(2, 7, dtype=torch.long)
+    assert not torch.allclose(m.logits(obs, tokens), m.logits({**obs, "proprio": obs["proprio"] + 1}, tokens))
 
 
-def test_frozen_efficientnet_encoder_caches_exactly_and_stays_frozen(tmp_path):
+def test_keypoint_tokens_read_out_the_position_and_features_of_a_peak():
+    """Spatial-softmax keypoints: a heat map peaked at one cell reads out that cell's position and features."""
     from dataclasses import replace
 
-    m = make_model(replace(CFG, image_encoder="efficientnet", patch_grid=2)).train()
-    obs = make_obs(3)
-    tokens = torch.zeros(3, 7, dtype=torch.long)
-    cached = {**obs, "image_features": m.frozen_features(obs["rgb"])}
-    torch.testing.assert_close(m.logits(obs, tokens), m.logits(cached, tokens), rtol=1e-5, atol=1e-5)
-    assert not any("net" in k.split(".")[1:2] for k in m.state_dict())  # pretrained weights are not saved
-    sft_loss(m.logits(obs, tokens), tokens).backward()
-    assert m.image_encoder.proj.weight.grad is not None
-    assert all(p.grad is None for p in m.image_encoder.net[0].parameters())
-    m.save(str(tmp_path / "e.pt"))
-    torch.testing.assert_close(SmallVLA.load(str(tmp_path / "e.pt")).eval().logits(obs, tokens),
-                               m.eval().logits(obs, tokens), rtol=0, atol=0)
+    m = make_model(replace(CFG, keypoints=3))
+    enc = m.image_encoder
+    assert enc(torch.zeros(2, 3, 32, 32)).shape == (2, 4 + 3, 32)  # G*G patch tokens + K keypoint tokens
+    fmap = torch.zeros(1, 96, 4, 4)
+    fmap[0, 0, 1, 3] = 1.0  # channel 0 peaks at row 1, column 3
+    fmap[0, 5] = 0.5
+    enc.stem = torch.nn.Identity()  # feed a known feature map straight to the readout
+    with torch.no_grad():
+        enc.heat.weight.zero_()
+        enc.heat.bias.zero_()
+        enc.heat.weight[:, 0] = 100.0  # every keypoint looks for channel 0
+    enc.net = torch.nn.Sequential(torch.nn.Conv2d(96, 32, 1))
+    kp = enc(fmap)[:, 4:]  # (1, 3, d)
+    x, y = -1 + 2 * 3 / 3, -1 + 2 * 1 / 3  # column 3 of 4 -> x = 1; row 1 of 4 -> y = -1/3
+    want = enc.kp_proj(torch.cat([fmap[0, :, 1, 3], torch.tensor([x, y])])) + enc.kp_id[0]
+    torch.testing.assert_close(kp[0], want, rtol=1e-4, atol=1e-4)

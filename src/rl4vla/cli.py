@@ -7,13 +7,39 @@ import sys
 
 import tyro
 
-from rl4vla.config import BenchSimConfig, CollectConfig, ConditionsConfig, EvalConfig, RenderConfig
+from rl4vla.config import (
+    BenchSimConfig,
+    CollectConfig,
+    CompareConfig,
+    ConditionsConfig,
+    EvalConfig,
+    RenderConfig,
+    ReportConfig,
+)
 
 
 def _eval(args):
-    from rl4vla.eval.run import evaluate
+    from rl4vla.eval.run import evaluate, format_results
 
-    evaluate(tyro.cli(EvalConfig, args=args, prog="rl4vla eval"))
+    cfg = tyro.cli(EvalConfig, args=args, prog="rl4vla eval")
+    out = evaluate(cfg)
+    print(json.dumps(out) if cfg.json else format_results(out))
+
+
+def _compare(args):
+    from rl4vla.eval.compare import compare_results, format_comparison
+
+    cfg = tyro.cli(CompareConfig, args=args, prog="rl4vla compare")
+    out = compare_results(cfg.a, cfg.b, test=cfg.test, alpha=cfg.alpha, n_boot=cfg.bootstrap_samples,
+                          seed=cfg.bootstrap_seed)
+    print(json.dumps(out) if cfg.json else format_comparison(out))
+
+
+def _report(args):
+    from rl4vla.eval.report import report
+
+    written = report(tyro.cli(ReportConfig, args=args, prog="rl4vla report"))
+    print(f"wrote {written['report.md']} and {len(written) - 1} more files", file=sys.stderr)
 
 
 def _render(args):
@@ -54,6 +80,30 @@ def _train_sft(args):
     print(json.dumps(train_sft(cfg)))
 
 
+def _train_rl(algo: str):
+    def run(args):
+        from rl4vla.algos.rl import RLConfig, presets, train_rl
+
+        cfg = tyro.cli(RLConfig, default=_preset(args, presets(algo), "default"), args=args,
+                       prog=f"rl4vla train {algo}")
+        if cfg.algo != algo:
+            raise ValueError(f"`rl4vla train {algo}` runs {algo}; use `rl4vla train {cfg.algo}` instead of --algo")
+        print(json.dumps(train_rl(cfg)))
+
+    return run
+
+
+def _study(args):
+    from rl4vla.study import PRESETS, StudyConfig, run_study
+
+    cfg = tyro.cli(StudyConfig, default=_preset(args, PRESETS, "quick"), args=args, prog="rl4vla study")
+    try:
+        run_study(cfg)
+    except KeyboardInterrupt:
+        raise RuntimeError(f"interrupted: run the same command again to resume ({cfg.out}/stages.json)") from None
+    print(f"study done: report at {cfg.out}/report/report.md (stages in {cfg.out}/stages.json)")
+
+
 def _bench_policy(args):
     from rl4vla.policy.speed import BenchPolicyConfig, bench_policy
 
@@ -67,11 +117,18 @@ def _bench_sim(args):
 
 
 COMMANDS = {
+    "study": (_study, "the whole study: demos, SFT, PPO/GRPO/DPO, evaluation, report (resumable)"),
     "eval": (_eval, "evaluate a policy on benchmark conditions"),
     "render": (_render, "record captioned episode videos and a contact sheet"),
+    "compare": (_compare, "paired per-condition difference of two results files"),
+    "report": (_report, "Markdown/CSV/PNG report of results files (the study's Table 1)"),
     "conditions": (_conditions, "list the 16 generalization conditions"),
     "collect": (_collect, "record scripted-expert demonstrations (HDF5)"),
-    "train": ({"sft": (_train_sft, "supervised fine-tuning on demonstrations")}, "train a policy"),
+    "train": ({"sft": (_train_sft, "supervised fine-tuning on demonstrations"),
+               "ppo": (_train_rl("ppo"), "PPO from an SFT checkpoint (the study's recipe)"),
+               "grpo": (_train_rl("grpo"), "GRPO: group-normalised returns from shared initial states"),
+               "dpo": (_train_rl("dpo"), "trajectory-wise DPO on preference pairs of own rollouts")},
+              "train a policy"),
     "bench": ({"sim": (_bench_sim, "env steps per second"),
                "policy": (_bench_policy, "VLA inference and training samples per second")}, "speed benchmarks"),
 }

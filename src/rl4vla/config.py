@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from tyro.conf import Positional, arg
 
 
 @dataclass(frozen=True)
@@ -15,8 +18,9 @@ class EvalConfig:
     """condition names, or 'all' (see `rl4vla conditions`)"""
     episodes: int = 32
     """episodes per condition and seed"""
-    seed: int = 0
-    """seed of the episode manifest (the same seed pins the same episodes for every policy)"""
+    seeds: tuple[int, ...] = (0,)
+    """seeds of the episode manifest, concatenated in order (the same seeds pin the same episodes for every
+    policy); the first also seeds the policy's sampling"""
     num_envs: int = 16
     """scenes stepped in lockstep"""
     workers: int = 2
@@ -28,9 +32,13 @@ class EvalConfig:
     json: bool = False
     """print one JSON object on stdout instead of a table"""
     out: str | None = None
-    """also write the results JSON to this file (atomically)"""
+    """also write the results JSON to this file (atomically; format in rl4vla/eval/results.py)"""
+    label: str | None = None
+    """name of this policy in results and reports (default: the policy name, or a checkpoint's run directory)"""
+    progress: bool = True
+    """show a progress bar on stderr"""
     manifest: str | None = None
-    """re-run exactly the episodes of this manifest JSON (overrides --conditions/--episodes/--seed)"""
+    """re-run exactly the episodes of this manifest JSON (overrides --conditions/--episodes/--seeds)"""
     save_manifest: str | None = None
     """write the resolved episodes to this manifest JSON"""
     conditions_file: str | None = None
@@ -109,3 +117,47 @@ class CollectConfig:
     """env worker processes (0 = in this process)"""
     image_size: int = 128
     """frame size in pixels"""
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Compare two results files of the same episodes: per-condition B - A with a paired significance test."""
+
+    a: Annotated[str, Positional, arg(metavar="A.json")]
+    """results JSON of the baseline policy A"""
+    b: Annotated[str, Positional, arg(metavar="B.json")]
+    """results JSON of policy B (must share A's manifest hash)"""
+    test: Literal["mcnemar", "bootstrap"] = "mcnemar"
+    """paired test: exact McNemar on the discordant episodes, or a seeded paired bootstrap"""
+    alpha: float = 0.05
+    """significance level (per condition, uncorrected for the number of conditions)"""
+    bootstrap_samples: int = 10_000
+    """resamples of the paired bootstrap"""
+    bootstrap_seed: int = 0
+    """seed of the paired bootstrap"""
+    json: bool = False
+    """print one JSON object on stdout instead of a table"""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Markdown report (the study's Table 1 layout), CSV tables, PNG charts, cost table and media links."""
+
+    results: Annotated[tuple[str, ...], Positional, arg(metavar="RESULTS.json")]
+    """results JSON files, one per policy; the first is the baseline of the delta columns"""
+    out: str = "report"
+    """output directory (report.md, table.csv, dimensions.csv, PNGs)"""
+    labels: tuple[str, ...] | None = None
+    """column names of the policies (default: each results file's label)"""
+    runs: tuple[str, ...] = ()
+    """training run directories whose metrics.jsonl become training curves"""
+    costs: str | None = None
+    """costs JSON: {"stages": [{"name", "env_steps", "wall_s", "cpus"}]}"""
+    media: tuple[str, ...] = ()
+    """directories written by `rl4vla render` / record_media, embedded and linked"""
+    test: Literal["mcnemar", "bootstrap"] = "mcnemar"
+    """paired test that marks significant deltas"""
+    alpha: float = 0.05
+    """significance level of the delta marks"""
+    paper: bool = True
+    """show the paper's SFT-16k and PPO numbers beside ours"""

@@ -162,7 +162,7 @@ def train_sft(cfg: SFTConfig) -> dict:
     if len(data) < cfg.batch_size:
         raise ValueError(f"{cfg.data} has {len(data)} samples, fewer than --batch-size {cfg.batch_size}")
     torch.manual_seed(cfg.seed)
-    tokenizer = ActionTokenizer(tuple(data.action_q01), tuple(data.action_q99))
+    tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
     model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
     model = SmallVLA(model_cfg, tokenizer)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -194,7 +194,7 @@ def train_sft(cfg: SFTConfig) -> dict:
             rgb = data.rgb[idx]
             if cfg.augment:
                 rgb = shift_augment(rgb, np.random.default_rng([cfg.seed, step, 1]))
-            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx],
+            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx], "proprio": data.proprio[idx],
                    "image_features": None if feats is None else feats[idx]}
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)

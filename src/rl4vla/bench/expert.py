@@ -75,8 +75,10 @@ class ExpertPolicy:
             else:
                 phase, target, grip = "release", tcp, 1.0
         else:
-            # fingers are symmetric: any of axis_yaw + k*pi works; take the nearest
-            yaw = cur_yaw + (s["obj_axis_yaw"] - cur_yaw + np.pi / 2) % np.pi - np.pi / 2
+            # fingers are symmetric: any of axis_yaw + k*pi works; take the nearest. A round object takes any
+            # yaw: keep the current one (turning to its invisible body yaw would teach unobservable actions)
+            if not s.get("obj_yaw_symmetric", 0.0):
+                yaw = cur_yaw + (s["obj_axis_yaw"] - cur_yaw + np.pi / 2) % np.pi - np.pi / 2
             exy = np.linalg.norm((tcp - o)[:2])
             yaw_ok = abs(wrap_pi(yaw - cur_yaw)) < ALIGN_YAW
             if exy > ALIGN_XY * 2.5 or not yaw_ok:
@@ -100,4 +102,5 @@ class ExpertPolicy:
         if ang > MAX_ROT:
             err *= MAX_ROT / ang
         drot = mat_to_rpy(rotvec_to_mat(err))
+        drot[:2] = 0.0  # only yaw: the controller holds the commanded roll/pitch, so none are needed
         return np.concatenate([dpos, drot, [grip]]), phase

@@ -18,7 +18,7 @@ from rl4vla.sim.scene import Scene
 HOLD_STEPS = 5
 STATE_KEYS = {  # privileged state given to the scripted expert (and available to users)
     "tcp_pos": (3,), "tcp_rot": (3, 3), "gripper": (), "obj_pos": (3,), "obj_quat": (4,),
-    "obj_lo": (3,), "obj_hi": (3,), "obj_axis_yaw": (), "rec_pos": (3,), "rec_top": (),
+    "obj_lo": (3,), "obj_hi": (3,), "obj_axis_yaw": (), "obj_yaw_symmetric": (), "rec_pos": (3,), "rec_top": (),
     "floor_z": (), "grasped": (), "ever_grasped": (), "on_target": (), "step": (),
 }
 
@@ -126,6 +126,7 @@ class Task:
         return {
             "tcp_pos": tcp, "tcp_rot": rot, "gripper": s.gripper_opening(), "obj_pos": o, "obj_quat": q,
             "obj_lo": lo, "obj_hi": hi, "obj_axis_yaw": yaw + self._obj.long_axis_yaw,
+            "obj_yaw_symmetric": float(self._obj.yaw_symmetric),
             "rec_pos": s.receptacle_pos(self.episode.target_receptacle), "rec_top": self._rec.top,
             "floor_z": self._floor_under((lo + hi) / 2), "grasped": self.grasped, "ever_grasped": self.ever_grasped,
             "on_target": self.success, "step": self.t,

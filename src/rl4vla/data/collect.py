@@ -13,6 +13,7 @@ from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import FORMAT, SUCCESS_STREAK, VERSION, Episode, keep_mask, read_meta, update_meta, write_shard
 from rl4vla.policy.base import make_policy
+from rl4vla.policy.vla import proprio_from_state
 from rl4vla.util import atomic_write_text
 
 
@@ -76,13 +77,16 @@ def _run_wave(env: TabletopVecEnv, expert, eps) -> list[Episode]:
     obs, _ = env.reset(options={"episodes": eps})
     frames = [[] for _ in range(n)]
     actions = [[] for _ in range(n)]
+    proprio = [[] for _ in range(n)]
     streak = np.zeros(n, int)
     done = np.zeros(n, bool)
     for _ in range(env.config.max_steps):
         act = expert.act(obs).actions
+        prop = proprio_from_state(obs["state"])
         for j in np.flatnonzero(~done):
             frames[j].append(obs["rgb"][j])
             actions[j].append(act[j])
+            proprio[j].append(prop[j])
         obs, _, term, trunc, info = env.step(act)
         streak = np.where(info["success"], streak + 1, 0)
         done |= (streak >= SUCCESS_STREAK) | term | trunc
@@ -94,6 +98,7 @@ def _run_wave(env: TabletopVecEnv, expert, eps) -> list[Episode]:
             continue  # only successful demonstrations are kept
         a = np.asarray(actions[j], np.float32)
         keep = keep_mask(a)
-        out.append(Episode(np.stack(frames[j])[keep], a[keep], eps[j].instruction, eps[j].condition, True,
+        out.append(Episode(np.stack(frames[j])[keep], a[keep], np.asarray(proprio[j], np.float32)[keep],
+                           eps[j].instruction, eps[j].condition, True,
                            eps[j].to_dict()))
     return out

@@ -5,9 +5,11 @@ On-disk format (readable with plain h5py, no rl4vla needed):
     DIR/meta.json            format, version, image size, shard list, counts, action percentiles,
                              the episodes attempted (next_index) so collection resumes exactly
     DIR/shard_00000.h5       one collection wave, written to a temporary name and renamed
-      attrs: format="rl4vla-demos", version=1
+      attrs: format="rl4vla-demos", version=2
       /episodes/<k>/rgb      (T, H, W, 3) uint8, one chunk per frame, lzf-compressed
       /episodes/<k>/actions  (T, 7) float32, EE delta pose + gripper (RECIPE.md layout)
+      /episodes/<k>/proprio  (T, 10) float32, robot state seen with each frame: TCP position (3),
+                             the first two columns of the TCP rotation (6), gripper opening (1)
       /episodes/<k> attrs    instruction, condition, success, episode (JSON of the pinned Episode)
 
 HDF5 because it is what ManiSkill and robomimic store trajectories in: one self-describing
@@ -27,7 +29,7 @@ import numpy as np
 from rl4vla.util import atomic_write_text
 
 FORMAT = "rl4vla-demos"
-VERSION = 1
+VERSION = 2
 IDLE_DPOS = 0.01  # RECIPE.md: near-idle expert actions are dropped...
 IDLE_DROT = 0.06
 SUCCESS_STREAK = 6  # ...and episodes end after 6 consecutive success steps
@@ -41,6 +43,7 @@ class DatasetError(ValueError):
 class Episode:
     rgb: np.ndarray  # (T, H, W, 3) uint8
     actions: np.ndarray  # (T, 7) float32
+    proprio: np.ndarray  # (T, 10) float32, see rl4vla.policy.vla.proprio_from_state
     instruction: str
     condition: str
     success: bool
@@ -82,6 +85,7 @@ def write_shard(path: Path, episodes: list[Episode]) -> None:
             h, w = ep.rgb.shape[1:3]
             g.create_dataset("rgb", data=ep.rgb, chunks=(1, h, w, 3), compression="lzf")
             g.create_dataset("actions", data=ep.actions.astype(np.float32))
+            g.create_dataset("proprio", data=ep.proprio.astype(np.float32))
             g.attrs["instruction"], g.attrs["condition"] = ep.instruction, ep.condition
             g.attrs["success"], g.attrs["episode"] = bool(ep.success), json.dumps(ep.episode)
         f.attrs["n_episodes"] = len(episodes)
@@ -101,7 +105,7 @@ def read_shard(path: Path) -> list[Episode]:
             out = []
             for k in range(n):
                 g = f["episodes"][f"{k:05d}"]
-                out.append(Episode(g["rgb"][()], g["actions"][()], str(g.attrs["instruction"]),
+                out.append(Episode(g["rgb"][()], g["actions"][()], g["proprio"][()], str(g.attrs["instruction"]),
                                    str(g.attrs["condition"]), bool(g.attrs["success"]),
                                    json.loads(g.attrs["episode"])))
             return out
@@ -129,6 +133,7 @@ class DemoDataset:
                                f"{len(self.episodes)}")
         self.rgb = np.concatenate([e.rgb for e in self.episodes]) if self.episodes else np.zeros((0, 1, 1, 3))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
+        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, 10))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:

@@ -81,6 +81,18 @@ def summarize(results: list[EpisodeResult]) -> dict:
     return summary
 
 
+def seeded_policy(spec: str, seed: int = 0):
+    """make_policy(spec) with its sampling made reproducible: learned policies sample with torch's global RNG."""
+    import sys
+
+    from rl4vla.policy.base import make_policy
+
+    policy = make_policy(spec, seed=seed)
+    if "torch" in sys.modules:  # only learned policies import torch; don't pay the import for scripted ones
+        sys.modules["torch"].manual_seed(seed)
+    return policy
+
+
 def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
+import time
 from pathlib import Path
-
-import numpy as np
 
 from rl4vla.bench.conditions import (
     CONDITIONS,
+    Episode,
     load_conditions_file,
-    manifest_hash,
     read_manifest,
     register,
     resolve_conditions,
@@ -20,95 +18,99 @@ from rl4vla.bench.conditions import (
 )
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
-from rl4vla.eval.evaluator import run_episodes, summarize
-from rl4vla.eval.video import caption, contact_sheet, outcome_border, save_png, write_video
-from rl4vla.policy.base import make_policy
-from rl4vla.util import atomic_write_text
+from rl4vla.eval.evaluator import run_episodes, seeded_policy
+from rl4vla.eval.media import record_media
+from rl4vla.eval.results import make_results, policy_info, write_results
+
+
+def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...] | list[int],
+                  episodes: int) -> list[Episode]:
+    """The evaluation manifest: for each seed in order, `episodes` pinned episodes of each condition.
+
+    Seeds are concatenated, so the manifest of seeds (0,) is a prefix of that of (0, 1, 2).
+    """
+    if episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds repeats a seed: {list(seeds)}")
+    conds = resolve_conditions(conditions)
+    return [e for s in seeds for c in conds for e in sample_episodes(c, s, episodes)]
+
+
+def _manifest_dimensions(path: str) -> dict[str, str]:
+    """Dimensions of the conditions a manifest file describes (for user conditions not registered here)."""
+    with open(path) as f:
+        conds = json.load(f).get("conditions") or {}
+    return {name: spec.get("dimension", "-") for name, spec in conds.items() if isinstance(spec, dict)}
 
 
 def evaluate(cfg: EvalConfig) -> dict:
-    """Evaluate cfg.policy on every condition; returns (and optionally prints/writes) the results dict."""
-    if cfg.episodes < 1:
-        raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
+    """Evaluate cfg.policy on every condition x seed; returns the results document (see eval/results.py).
+
+    Writes it atomically to cfg.out when set. Library entry point of the study pipeline.
+    """
+    t0 = time.perf_counter()
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
+    dims = None
     if cfg.manifest:
         episodes = read_manifest(cfg.manifest)
+        dims = _manifest_dimensions(cfg.manifest)
     else:
-        episodes = [e for c in resolve_conditions(cfg.conditions) for e in sample_episodes(c, cfg.seed, cfg.episodes)]
+        episodes = eval_episodes(cfg.conditions, cfg.seeds, cfg.episodes)
+    if not episodes:
+        raise ValueError("no episodes to evaluate")
     if cfg.save_manifest:
         write_manifest(cfg.save_manifest, episodes)
-    policy = make_policy(cfg.policy, seed=cfg.seed)
+    info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
+    policy = seeded_policy(cfg.policy, seed=episodes[0].seed)
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
                                    image_size=cfg.image_size))
     try:
-        results = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=not cfg.json,
-                               desc=f"eval {cfg.policy}")
+        res = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=cfg.progress,
+                           desc=f"eval {cfg.label or cfg.policy}")
     finally:
         env.close()
-    out = {"policy": cfg.policy, "seed": cfg.seed, "manifest_hash": manifest_hash(episodes),
-           "conditions": summarize(results)}
-    text = json.dumps(out, indent=1)
+    settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
+                "manifest_file": cfg.manifest, "conditions_file": cfg.conditions_file,
+                "temperature": cfg.temperature, "image_size": cfg.image_size, "num_envs": cfg.num_envs,
+                "workers": cfg.workers}
+    if cfg.manifest:
+        settings["episodes_per_condition_seed"] = None
+    out = make_results(episodes, [r.success for r in res], [r.ever_grasped for r in res], [r.ret for r in res],
+                       policy=info, label=cfg.label, dimensions=dims, settings=settings,
+                       wall_s=time.perf_counter() - t0)
     if cfg.out:
-        atomic_write_text(cfg.out, text)
-    if cfg.json:
-        print(json.dumps(out))
-    else:
-        print(f"{'condition':28s} {'success':>8s} {'grasp':>8s} {'episodes':>9s}")
-        for name, r in out["conditions"].items():
-            print(f"{name:28s} {r['success_rate']:8.3f} {r['grasp_rate']:8.3f} {r['episodes']:9d}")
+        write_results(cfg.out, out)
     return out
 
 
+def format_results(doc: dict) -> str:
+    """A plain-text table of a results document: per condition, then per dimension."""
+    lines = [f"{doc['label']} ({doc['policy']['spec']}), seeds {doc['seeds']}, manifest {doc['manifest_hash']}",
+             f"{'condition':26s} {'dimension':10s} {'success':>8s} {'95% CI':>15s} {'grasp':>6s} {'episodes':>8s}"]
+    for name, r in doc["conditions"].items():
+        lo, hi = r["ci95"]
+        grasp = "-" if r["grasp_rate"] is None else f"{r['grasp_rate']:.3f}"
+        lines.append(f"{name:26s} {r['dimension']:10s} {r['success_rate']:8.3f} {f'[{lo:.3f}, {hi:.3f}]':>15s} "
+                     f"{grasp:>6s} {r['episodes']:8d}")
+    for d, r in doc["dimensions"].items():
+        ret = "-" if r["retention"] is None else f"{r['retention']:.3f}"
+        lines.append(f"{'average ' + d:26s} {d:10s} {r['success']:8.3f}   retention {ret}")
+    lines.append(f"wall-clock {doc['wall_s']:.1f} s" if doc.get("wall_s") is not None else "")
+    return "\n".join(lines).rstrip()
+
+
 def render(cfg: RenderConfig) -> list[Path]:
-    """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG."""
+    """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG (see record_media)."""
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
-    conds = resolve_conditions(cfg.conditions)
-    policy = make_policy(cfg.policy, seed=cfg.seed)
-    episodes = [e for c in conds for e in sample_episodes(c, cfg.seed, cfg.episodes)]
+    index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed, size=cfg.size,
+                         workers=cfg.workers, sheet_columns=cfg.sheet_columns)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    env = TabletopVecEnv(EnvConfig(num_envs=min(8, len(episodes)), workers=cfg.workers, image_size=cfg.size))
-    frames: dict[int, list[np.ndarray]] = {}
-    state: dict[int, dict] = {}
-
-    def on_step(start, obs, pout, info):
-        phases = (pout.extras or {}).get("phase")
-        for j in range(len(obs["rgb"])):
-            k = start + j
-            if k >= len(episodes):
-                continue
-            ep = episodes[k]
-            t = int(info["elapsed_steps"][j])
-            status = "SUCCESS" if info["success"][j] else ("grasped" if info["ever_grasped"][j] else "")
-            lines = [ep.instruction, f"{ep.condition}  t={t:02d}  {phases[j] if phases else ''}  {status}"]
-            frames.setdefault(k, []).append(caption(obs["rgb"][j], lines))
-            st = state.setdefault(k, {"first_success": None})
-            st["success"] = bool(info["success"][j])
-            if st["success"] and st["first_success"] is None:
-                st["first_success"] = t
-
-    try:
-        run_episodes(env, policy, episodes, on_step=on_step, desc=f"render {cfg.policy}")
-    finally:
-        env.close()
-    written, rows, labels = [], [], []
-    for k, ep in enumerate(episodes):
-        ok = state[k]["success"]
-        fs = frames[k]
-        fs[-1] = outcome_border(fs[-1], ok)
-        name = f"{k:03d}_{ep.condition}_{ep.target_object.replace(' ', '-')}_{'success' if ok else 'failure'}"
-        written.append(write_video(out / name, fs))
-        # the sheet shows the interesting part: up to a little after the first success
-        end = len(fs) - 1 if state[k]["first_success"] is None else min(len(fs) - 1, state[k]["first_success"] + 3)
-        pick = np.linspace(0, end, cfg.sheet_columns).round().astype(int)
-        rows.append([fs[i] for i in pick])
-        labels.append(f"{ep.condition}: {ep.instruction} -> {'success' if ok else 'failure'}")
-    sheet = save_png(out / "contact_sheet.png", contact_sheet(rows, labels))
-    written.append(sheet)
-    print(f"wrote {len(episodes)} videos and {sheet}", file=sys.stderr)
-    return written
+    return [out / v["file"] for v in index["videos"]] + [out / index["contact_sheet"]]
 
 
 def list_conditions(cfg: ConditionsConfig) -> list[dict]:

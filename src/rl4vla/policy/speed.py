@@ -36,7 +36,8 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
     s = cfg.model.image_size
 
     def obs(n):
-        return {"rgb": rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), "instruction": ["put carrot on plate"] * n}
+        return {"rgb": rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), "instruction": ["put carrot on plate"] * n,
+                "proprio": rng.normal(size=(n, 10)).astype(np.float32)}
 
     o = obs(cfg.batch)
     model.eval()

@@ -40,7 +40,13 @@ class ActionTokenizer:
         a = np.asarray(actions, float)
         if a.ndim != 2 or a.shape[1] != ACTION_DIM or len(a) == 0:
             raise ValueError(f"actions must have shape (N, {ACTION_DIM}) with N > 0, got {a.shape}")
-        low, high = np.percentile(a, q[0], axis=0), np.percentile(a, q[1], axis=0)
+        return ActionTokenizer.from_range(np.percentile(a, q[0], axis=0), np.percentile(a, q[1], axis=0), n_bins)
+
+    @staticmethod
+    def from_range(low, high, n_bins: int = N_BINS) -> ActionTokenizer:
+        """Bins between low and high (7,), a range narrower than MIN_WIDTH (e.g. a dimension the demos never
+        move, so both percentiles are 0) widened to MIN_WIDTH around its middle."""
+        low, high = np.asarray(low, float), np.asarray(high, float)
         mid = (low + high) / 2
         narrow = high - low < MIN_WIDTH
         low = np.where(narrow, mid - MIN_WIDTH / 2, low)

@@ -1,6 +1,7 @@
 """The small CPU VLA: image + instruction -> 7 action tokens (OpenVLA style) + a value.
 
     instruction --MiniLM (frozen, cached)--> 1 token ─┐
+    robot state (TCP pose, gripper) --MLP--> 1 token ─┤   (optional, `proprio`)
     RGB frame --conv encoder--> P patch tokens ───────┼─> transformer (prefix-LM mask) ─> 7 x 256 logits
     [BOS, a0 .. a5] action-token embeddings ──────────┘            └─ h at BOS (first action position) ─> value
 
@@ -25,6 +26,17 @@ from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
 from rl4vla.policy.tokenizer import ACTION_DIM, ActionTokenizer
 
 CHECKPOINT_FORMAT = "rl4vla-vla"
+PROPRIO_DIM = 10
+
+
+def proprio_from_state(state: dict) -> np.ndarray:
+    """(B, 10) robot proprioception from an env observation's "state": TCP position (3), the first two
+    columns of the TCP rotation matrix (6, a continuous orientation code) and the gripper opening (1).
+    Only the robot's own state: nothing about the object or receptacle."""
+    pos = np.asarray(state["tcp_pos"], np.float32).reshape(-1, 3)
+    rot = np.asarray(state["tcp_rot"], np.float32).reshape(-1, 3, 3)[:, :, :2].transpose(0, 2, 1).reshape(-1, 6)
+    grip = np.asarray(state["gripper"], np.float32).reshape(-1, 1)
+    return np.concatenate([pos, rot, grip], 1)
 
 
 @dataclass(frozen=True)
@@ -49,24 +61,53 @@ class VLAConfig:
     """conv (small, trained from scratch) or efficientnet (frozen pretrained EfficientNet-Lite0)"""
     value_detach: bool = True
     """value-loss gradients train only the value head (the backbone learns from the policy loss)"""
+    keypoints: int = 0
+    """spatial-softmax keypoint tokens added by the conv encoder (0 = patch tokens only)"""
+    proprio: bool = True
+    """add a robot-state token (TCP pose + gripper opening; OpenVLA itself sees only the image)"""
 
 
 class ConvEncoder(nn.Module):
-    """A small conv net trained from scratch: (B, 3, H, W) in [0, 1] -> (B, G*G, d)."""
+    """A small conv net trained from scratch: (B, 3, H, W) in [0, 1] -> (B, G*G [+ K], d).
 
-    def __init__(self, d: int, grid: int):
+    With `keypoints` K > 0 it also emits K spatial-softmax keypoint tokens (Levine et al. 2016, as
+    robomimic's image encoders do): each is a learned heat map over the 1/8-resolution features, read
+    out as its expected image position plus the features it attends to. They locate things precisely,
+    where patch tokens only say which coarse cell something is in.
+    """
+
+    def __init__(self, d: int, grid: int, keypoints: int = 0):
         super().__init__()
-        self.net = nn.Sequential(  # 128 px: 4x4 patchify -> 32 -> 16 -> 8
+        self.stem = nn.Sequential(  # 128 px: 4x4 patchify -> 32 -> 16
             nn.Conv2d(3, 48, 4, stride=4), nn.GELU(),
             nn.Conv2d(48, 96, 3, stride=2, padding=1), nn.GELU(),
+        )
+        self.net = nn.Sequential(  # 16 -> 8
             nn.Conv2d(96, d, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv2d(d, d, 3, stride=1, padding=1), nn.GELU(),
         )
         self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.keypoints = keypoints
+        if keypoints:
+            self.heat = nn.Conv2d(96, keypoints, 1)
+            self.kp_proj = nn.Linear(96 + 2, d)
+            self.kp_id = nn.Parameter(torch.randn(1, keypoints, d) * 0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.pool(self.net(x))  # (B, d, G, G)
-        return f.flatten(2).transpose(1, 2)  # (B, G*G, d)
+        f16 = self.stem(x)  # (B, 96, h, w), 1/8 resolution
+        f = self.pool(self.net(f16))  # (B, d, G, G)
+        tokens = f.flatten(2).transpose(1, 2)  # (B, G*G, d)
+        if not self.keypoints:
+            return tokens
+        b, c, h, w = f16.shape
+        attn = self.heat(f16).flatten(2).softmax(-1)  # (B, K, h*w)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
+                                indexing="ij")
+        xy = torch.stack([xs.flatten(), ys.flatten()], -1)  # (h*w, 2)
+        pos = attn @ xy  # (B, K, 2) expected keypoint positions
+        feat = attn @ f16.flatten(2).transpose(1, 2)  # (B, K, 96) features at the keypoints
+        kp = self.kp_proj(torch.cat([feat, pos], -1)) + self.kp_id  # (B, K, d)
+        return torch.cat([tokens, kp], 1)
 
 
 class Block(nn.Module):
@@ -140,13 +181,15 @@ class SmallVLA(nn.Module):
         self.text = InstructionEncoder(text_cache)
         d = cfg.d_model
         if cfg.image_encoder == "conv":
-            self.image_encoder = ConvEncoder(d, cfg.patch_grid)
+            self.image_encoder = ConvEncoder(d, cfg.patch_grid, cfg.keypoints)
         elif cfg.image_encoder == "efficientnet":
             self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid)
         else:
             raise ValueError(f"unknown image_encoder {cfg.image_encoder!r}; valid: conv, efficientnet")
         self.text_proj = nn.Linear(EMBED_DIM, d)
-        n_prefix = 1 + cfg.patch_grid**2
+        if cfg.proprio:
+            self.proprio_proj = nn.Sequential(nn.Linear(PROPRIO_DIM, d), nn.GELU(), nn.Linear(d, d))
+        n_prefix = 1 + int(cfg.proprio) + cfg.patch_grid**2 + (cfg.keypoints if cfg.image_encoder == "conv" else 0)
         self.pos = nn.Parameter(torch.zeros(1, n_prefix + ACTION_DIM, d))
         self.bos = nn.Parameter(torch.zeros(1, 1, d))
         self.action_embed = nn.Embedding(ACTION_DIM * cfg.n_bins, d)  # a token per (dimension, bin)
@@ -178,10 +221,10 @@ class SmallVLA(nn.Module):
         return x
 
     def prefix(self, obs: dict) -> torch.Tensor:
-        """(B, n_prefix, d): instruction token + image patch tokens.
+        """(B, n_prefix, d): instruction token [+ robot-state token] + image patch tokens.
 
         obs may carry "image_features" (B, P, 1280) precomputed by `frozen_features` instead of
-        running the frozen image encoder again.
+        running the frozen image encoder again, and "proprio" (B, 10) instead of the env's "state".
         """
         dev = self.pos.device
         txt = torch.as_tensor(self.text(list(obs["instruction"])), device=dev)  # (B, 384)
@@ -189,7 +232,18 @@ class SmallVLA(nn.Module):
             img = self.image_encoder(None, torch.as_tensor(obs["image_features"], device=dev))
         else:
             img = self.image_encoder(self._images(obs["rgb"]).to(dev))  # (B, P, d)
-        return torch.cat([self.text_proj(txt)[:, None], img], 1)
+        parts = [self.text_proj(txt)[:, None]]
+        if self.cfg.proprio:
+            if obs.get("proprio") is not None:
+                prop = torch.as_tensor(np.asarray(obs["proprio"], np.float32), device=dev)
+            elif obs.get("state") is not None:
+                prop = torch.as_tensor(proprio_from_state(obs["state"]), device=dev)
+            else:
+                raise ValueError("this VLA reads the robot state: obs needs 'proprio' (B, 10) or the env's 'state'")
+            if prop.shape != (img.shape[0], PROPRIO_DIM):
+                raise ValueError(f"proprio must be (B, {PROPRIO_DIM}), got {tuple(prop.shape)}")
+            parts.append(self.proprio_proj(prop)[:, None])
+        return torch.cat([*parts, img], 1)
 
     @property
     def has_frozen_image_encoder(self) -> bool:
@@ -281,7 +335,8 @@ class SmallVLA(nn.Module):
         if st.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an rl4vla VLA checkpoint (format {st.get('format')!r})")
         cache = {k: np.asarray(v, np.float32) for k, v in st["text_cache"].items()}
-        model = SmallVLA(VLAConfig(**st["config"]), ActionTokenizer.from_dict(st["tokenizer"]), cache)
+        cfg = {"proprio": False, **st["config"]}  # checkpoints from before the robot-state token
+        model = SmallVLA(VLAConfig(**cfg), ActionTokenizer.from_dict(st["tokenizer"]), cache)
         model.load_state_dict(st["weights"])
         return model
 

@@ -28,6 +28,9 @@ class Part:
     collide: bool = True
 
 
+YAW_SYMMETRIC_FAMILIES = frozenset({"cylinder", "sphere", "bottle"})
+
+
 @dataclass(frozen=True)
 class ObjectAsset:
     """A graspable object: a free body built from parts."""
@@ -38,6 +41,11 @@ class ObjectAsset:
     parts: tuple[Part, ...]
     long_axis_yaw: float = 0.0  # yaw (body frame) of the axis the fingers should close across
     rolls: bool = False  # round body: gets rolling friction so it rests where it is put
+
+    @property
+    def yaw_symmetric(self) -> bool:
+        """Round in plan view (cans, balls, bottles): every gripper yaw grasps it the same way."""
+        return self.family in YAW_SYMMETRIC_FAMILIES
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,7 @@ class Scene:
         self.model = copy.copy(base_model)
         self.data = mujoco.MjData(self.model)
         self._ik_data = mujoco.MjData(self.model)
+        self._cmd_rot: np.ndarray | None = None  # the controller's commanded TCP orientation
         self._contype = self.model.geom_contype.copy()
         self._conaff = self.model.geom_conaffinity.copy()
         self._group = self.model.geom_group.copy()
@@ -333,6 +334,7 @@ class Scene:
 
     def set_robot(self, joint_offsets: np.ndarray, gripper_open: bool = True) -> None:
         L, d = self.layout, self.data
+        self._cmd_rot = None  # the next step commands relative to the pose the robot is put in
         q = np.clip(L.home_qpos + joint_offsets, L.arm_range[:, 0], L.arm_range[:, 1])
         d.qpos[L.arm_qadr] = q
         d.ctrl[:6] = q
@@ -385,7 +387,10 @@ class Scene:
         drot = np.clip(action[3:6], -MAX_DROT, MAX_DROT)
         pos, rot = self.tcp_pose()
         target_p = pos + dpos
-        target_r = rpy_to_mat(drot) @ rot
+        # rotations add to the orientation commanded so far, not to the measured one: tracking errors then
+        # do not accumulate into a drifting tilt that every policy would have to keep correcting
+        target_r = rpy_to_mat(drot) @ (rot if self._cmd_rot is None else self._cmd_rot)
+        self._cmd_rot = target_r
         q = d.qpos[L.arm_qadr].copy()
         for _ in range(3):
             q = _ik_iterate(self.model, self._ik_data, L, q, target_p, target_r)

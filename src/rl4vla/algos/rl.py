@@ -1,0 +1,413 @@
+"""RL fine-tuning from an SFT checkpoint: PPO (the study's recipe), GRPO and DPO in one trainer.
+
+The algorithms differ only in data (`ALGOS`): whether env rows get independent initial states or
+groups that share one (one whole trajectory per row), how advantages are computed (GAE with the
+shared critic, or returns normalised within each group), and which loss the update minimises
+(clipped surrogate, or trajectory-wise DPO against a frozen copy of the starting policy).
+
+Checkpoints are atomic and taken between rollouts, which start from fresh episodes, so `--resume`
+continues exactly: model, optimizer, counters (updates, env steps, episode stream) and torch RNG.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rl4vla.algos import losses as L
+from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
+from rl4vla.algos.sft import _atomic_torch_save, _Logger, evaluate_in_distribution
+from rl4vla.policy.vla import SmallVLA
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """`rl4vla train {ppo,grpo,dpo}`: RL fine-tuning of an SFT-warmed-up small VLA on the training distribution."""
+
+    algo: str = "ppo"
+    """ppo | grpo | dpo"""
+    init: str = ""
+    """SFT checkpoint to start from (model.pt, or a training checkpoint.pt); required"""
+    out: str = "runs/ppo"
+    """run directory: checkpoint.pt, model.pt, summary.json, metrics.jsonl, TensorBoard events"""
+    preset: str = "default"
+    """named defaults per algorithm: debug, default (flags given explicitly override them)"""
+    env_steps: int = 400_000
+    """stop after this many env steps (study: RL passed SFT-16k after ~0.4M; its code default 2M)"""
+    num_envs: int = 16
+    """env rows stepped in lockstep (study: 64; 16 on 2 CPU cores)"""
+    num_steps: int = 80
+    """PPO steps per row per rollout (study: 80 = one episode); GRPO/DPO record one whole episode per row"""
+    max_episode_steps: int = 80
+    """control steps per episode (study: 80 at 5 Hz)"""
+    workers: int = 2
+    """env worker processes (0 = step the scenes in this process)"""
+    torch_threads: int = 1
+    """torch intra-op threads of the learner (0 = torch's default); measured on the 2 shared cores: the debug
+    preset ran in 7 s with 1 thread, 65 s with torch's default 2 (small ops spin waiting for a busy core)"""
+    condition: str = "in-distribution"
+    """condition the training episodes are drawn from (the study trains on the training distribution only)"""
+    episode_seed: int = 10_000
+    """seed of the training episode stream; disjoint from evaluation (1000) and demonstration (0) seeds"""
+    temperature: float = 1.0
+    """sampling temperature when collecting (study: 1.0; evaluation uses 0.6)"""
+    minibatch_size: int = 8
+    """samples per forward/backward pass (study: 8)"""
+    grad_accum: int = 20
+    """minibatches accumulated per optimizer step (study: 20, so 160 samples a step)"""
+    epochs: int = 1
+    """passes over each rollout (study: 1; more gave no sample-efficiency gain)"""
+    policy_lr: float = 1e-4
+    """AdamW learning rate of everything but the value head (study: 1e-4)"""
+    value_lr: float = 3e-3
+    """AdamW learning rate of the value head (study: 3e-3)"""
+    weight_decay: float = 0.01
+    """AdamW weight decay (the study's code keeps torch's AdamW default, 0.01)"""
+    max_grad_norm: float = 10.0
+    """gradient-norm clip (study: 10)"""
+    clip: float = 0.2
+    """PPO/GRPO ratio clip (study: 0.2)"""
+    value_clip: float = 0.2
+    """value-prediction clip around the collection-time value (study: 0.2)"""
+    huber_delta: float = 10.0
+    """Huber delta of the value loss (study: 10)"""
+    vf_coef: float = 1.0
+    """weight of the value loss (study: 1, a plain sum; the value head has its own lr)"""
+    ent_coef: float = 0.0
+    """entropy bonus (study: 0)"""
+    gamma: float = 0.99
+    """discount (study: 0.99)"""
+    gae_lambda: float = 0.95
+    """GAE lambda (study: 0.95)"""
+    bootstrap_truncated: bool = True
+    """PPO: a time-limit truncation's future is V(final obs); False treats the limit as terminal (the study's code)"""
+    norm_adv: bool = True
+    """PPO: normalise advantages over each rollout buffer (study: yes); GRPO normalises within groups only"""
+    group_size: int = 8
+    """GRPO: trajectories per initial state (study: 8); DPO: trajectories per state that form pairs (2)"""
+    same_init: bool = False
+    """GRPO/DPO: every env row of a rollout shares one initial state ("GRPO (s)" in the study)"""
+    dpo_beta: float = 0.1
+    """DPO inverse temperature of the implicit reward"""
+    dpo_pairs_per_step: int = 4
+    """DPO preference pairs per optimizer step"""
+    seed: int = 0
+    """seed of action sampling, minibatch order and evaluation sampling"""
+    eval_every: int = 10
+    """rollouts between in-distribution evaluations at temperature 0.6 (0 = only at the end)"""
+    eval_episodes: int = 32
+    """pinned in-distribution episodes per evaluation (seed 1000)"""
+    eval_workers: int = 2
+    """env worker processes for evaluation"""
+    checkpoint_every: int = 1
+    """rollouts between checkpoints"""
+    resume: bool = False
+    """continue from out/checkpoint.pt"""
+
+
+_DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
+                  minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
+                  eval_episodes=4, eval_workers=0)
+PRESETS: dict[str, dict[str, RLConfig]] = {
+    "ppo": {"debug": dataclasses.replace(_DEBUG, algo="ppo", out="runs/ppo-debug"),
+            "default": RLConfig(algo="ppo", out="runs/ppo")},
+    "grpo": {"debug": dataclasses.replace(_DEBUG, algo="grpo", out="runs/grpo-debug"),
+             "default": RLConfig(algo="grpo", out="runs/grpo", group_size=8)},
+    "dpo": {"debug": dataclasses.replace(_DEBUG, algo="dpo", out="runs/dpo-debug"),
+            "default": RLConfig(algo="dpo", out="runs/dpo", group_size=2)},
+}
+
+
+def presets(algo: str) -> dict[str, RLConfig]:
+    """The presets of an algorithm; ValueError naming the valid algorithms."""
+    if algo not in PRESETS:
+        raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(PRESETS)}")
+    return PRESETS[algo]
+
+
+def make_optimizer(model: SmallVLA, cfg: RLConfig) -> torch.optim.AdamW:
+    """AdamW with two parameter groups: the value head at value_lr, everything else at policy_lr."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    value = [p for n, p in named if n.startswith("value_head.")]
+    rest = [p for n, p in named if not n.startswith("value_head.")]
+    return torch.optim.AdamW([{"params": rest, "lr": cfg.policy_lr}, {"params": value, "lr": cfg.value_lr}],
+                             weight_decay=cfg.weight_decay)
+
+
+def frozen(model: SmallVLA) -> SmallVLA:
+    """A deep copy that never trains: no gradients, eval mode."""
+    ref = copy.deepcopy(model)
+    ref.requires_grad_(False)
+    return ref.eval()
+
+
+# ----- advantages ---------------------------------------------------------------------------
+def _t(x: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x))
+
+
+def _groups(cfg: RLConfig, n: int) -> int:
+    """Trajectories per group: the whole batch when every row shares one initial state."""
+    return n if cfg.same_init else cfg.group_size
+
+
+def ppo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE advantages (T, N), normalised over the valid steps of the buffer, and value targets (T, N)."""
+    term = roll.terminated if cfg.bootstrap_truncated else roll.terminated | roll.truncated
+    adv, ret = L.gae(_t(roll.rewards), _t(roll.values), _t(term), _t(roll.truncated),
+                     _t(roll.bootstrap), _t(roll.last_value), cfg.gamma, cfg.gae_lambda)
+    if cfg.norm_adv:
+        valid = _t(roll.valid)
+        mean, std = adv[valid].mean(), adv[valid].std(unbiased=False)
+        adv = (adv - mean) / (std + 1e-8)
+    return adv, ret
+
+
+def grpo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, None]:
+    """Each trajectory's (return - group mean) / group std, broadcast over its steps: (T, N)."""
+    ret = _t(roll.trajectory_returns())  # (N,)
+    per_traj = L.group_advantages(ret.view(-1, _groups(cfg, len(ret)))).view(-1)  # (N,)
+    return L.broadcast_trajectory(per_traj, _t(roll.valid)), None
+
+
+# ----- updates ------------------------------------------------------------------------------
+def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig) -> float:
+    norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(norm)
+
+
+def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout, adv: torch.Tensor,
+                     ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator) -> dict:
+    """Clipped-surrogate epochs over the valid samples of a rollout (PPO; GRPO when ret is None: no critic).
+
+    adv, ret (T, N). Each optimizer step averages minibatch_size x grad_accum samples. The model is
+    put in train mode here: the study's public code left it in eval mode during updates (a bug).
+    """
+    model.train()
+    samples = np.flatnonzero(roll.valid.reshape(-1))  # flat t * N + n
+    tokens = _t(roll.tokens.reshape(-1, roll.tokens.shape[-1]))  # (T*N, 7)
+    old_logp, old_v = _t(roll.logprobs.reshape(-1)), _t(roll.values.reshape(-1))  # (T*N,)
+    adv = adv.reshape(-1).float()
+    ret = None if ret is None else ret.reshape(-1).float()
+    per_step = cfg.minibatch_size * cfg.grad_accum
+    stats: dict[str, list[float]] = defaultdict(list)
+    opt.zero_grad(set_to_none=True)
+    for _ in range(cfg.epochs):
+        order = rng.permutation(samples)
+        for s0 in range(0, len(order), per_step):
+            chunk = order[s0 : s0 + per_step]
+            for m0 in range(0, len(chunk), cfg.minibatch_size):
+                mb = chunk[m0 : m0 + cfg.minibatch_size]
+                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb])  # (B,) each
+                pg, clip_frac, kl = L.ppo_policy_loss(logp, old_logp[mb], adv[mb], cfg.clip)
+                loss = pg - cfg.ent_coef * ent.mean()
+                if ret is not None:
+                    vl = L.value_loss(v, old_v[mb], ret[mb], cfg.value_clip, cfg.huber_delta)
+                    loss = loss + cfg.vf_coef * vl
+                    stats["losses/value"].append(vl.item())
+                (loss * len(mb) / len(chunk)).backward()  # the step's gradient is the mean over its samples
+                stats["losses/policy"].append(pg.item())
+                stats["losses/entropy"].append(ent.mean().item())
+                stats["losses/approx_kl"].append(kl.item())
+                stats["losses/clip_frac"].append(clip_frac.item())
+            stats["losses/grad_norm"].append(_step(model, opt, cfg))
+    out = {k: float(np.mean(v)) for k, v in stats.items()}
+    if ret is not None:
+        valid = _t(roll.valid)
+        out["losses/explained_variance"] = L.explained_variance(_t(roll.values)[valid], ret.view(valid.shape)[valid])
+    out["train/update_samples"] = len(samples) * cfg.epochs
+    return out
+
+
+def _trajectory_logp(model: SmallVLA, roll: Rollout, rows: list[int]) -> torch.Tensor:
+    """(len(rows),) log-probs of each row's trajectory, summed over all tokens of all its valid steps."""
+    n = roll.valid.shape[1]
+    idx = [np.flatnonzero(roll.valid[:, r]) * n + r for r in rows]
+    flat = np.concatenate(idx)
+    logp = model.evaluate(roll.obs(flat), _t(roll.tokens.reshape(-1, roll.tokens.shape[-1])[flat]))[0]
+    return torch.stack([part.sum() for part in logp.split([len(i) for i in idx])])
+
+
+def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, roll: Rollout, cfg: RLConfig,
+               rng: np.random.Generator) -> dict:
+    """One round of trajectory-wise DPO on the preference pairs of a rollout of the current policy."""
+    model.train()
+    pairs = L.preference_pairs(roll.trajectory_returns(), _groups(cfg, roll.valid.shape[1]))
+    out: dict[str, float] = {"train/dpo_pairs": len(pairs), "train/update_samples": 0}
+    if not pairs:
+        return out
+    rows = sorted({r for p in pairs for r in p})
+    with torch.no_grad():
+        ref_logp = dict(zip(rows, _trajectory_logp(ref, roll, rows)))  # row -> () reference log-prob
+    stats: dict[str, list[float]] = defaultdict(list)
+    opt.zero_grad(set_to_none=True)
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(pairs))
+        for c0 in range(0, len(order), cfg.dpo_pairs_per_step):
+            chunk = order[c0 : c0 + cfg.dpo_pairs_per_step]
+            for k in chunk:
+                w, lo = pairs[k]
+                lw, ll = _trajectory_logp(model, roll, [w, lo])
+                loss, acc = L.dpo_loss(lw[None], ref_logp[w][None], ll[None], ref_logp[lo][None], cfg.dpo_beta)
+                (loss / len(chunk)).backward()
+                stats["losses/dpo"].append(loss.item())
+                stats["losses/dpo_accuracy"].append(acc.item())
+                out["train/update_samples"] += int(roll.valid[:, [w, lo]].sum())
+            stats["losses/grad_norm"].append(_step(model, opt, cfg))
+    return out | {k: float(np.mean(v)) for k, v in stats.items()}
+
+
+@dataclass(frozen=True)
+class Algo:
+    """What distinguishes an algorithm: data, not a subclass."""
+
+    grouped: bool  # rows come in groups sharing an initial state, one whole trajectory per row
+    update: Callable[..., dict]  # (model, ref, opt, rollout, cfg, rng) -> metrics
+
+
+def _ppo(model, ref, opt, roll, cfg, rng) -> dict:
+    return surrogate_update(model, opt, roll, *ppo_advantages(roll, cfg), cfg, rng)
+
+
+def _grpo(model, ref, opt, roll, cfg, rng) -> dict:
+    return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng)
+
+
+ALGOS = {"ppo": Algo(grouped=False, update=_ppo), "grpo": Algo(grouped=True, update=_grpo),
+         "dpo": Algo(grouped=True, update=dpo_update)}
+
+
+# ----- the trainer --------------------------------------------------------------------------
+def _validate(cfg: RLConfig) -> Algo:
+    presets(cfg.algo)  # ValueError naming the valid algorithms
+    algo = ALGOS[cfg.algo]
+    if not cfg.init:
+        raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
+    for name in ("env_steps", "num_envs", "num_steps", "max_episode_steps", "minibatch_size", "grad_accum", "epochs",
+                 "dpo_pairs_per_step", "checkpoint_every"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if algo.grouped and not cfg.same_init and (cfg.group_size < 2 or cfg.num_envs % cfg.group_size):
+        raise ValueError(f"{cfg.algo} needs group_size >= 2 dividing num_envs; got group_size {cfg.group_size}, "
+                         f"num_envs {cfg.num_envs}")
+    return algo
+
+
+def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
+    """In-distribution success at temperature 0.6, with its own RNG so the training stream is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size)
+
+
+def train_rl(cfg: RLConfig) -> dict:
+    """Run RL fine-tuning; returns (and writes to out/summary.json) the run summary."""
+    from rl4vla.bench.conditions import resolve_conditions
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+
+    algo = _validate(cfg)
+    run = Path(cfg.out)
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.exists() and not cfg.resume:
+        raise ValueError(f"{run} already has a checkpoint: pass --resume to continue it, or choose another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = SmallVLA.load(cfg.init)
+    ref = frozen(model) if cfg.algo == "dpo" else None  # pi_ref = the starting policy
+    c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
+         "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
+    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    if ck is not None:
+        if ck["config"]["algo"] != cfg.algo:
+            raise ValueError(f"{ckpt_path} is a {ck['config']['algo']} run, not {cfg.algo}")
+        model = SmallVLA.from_state(ck["model"])
+        c = ck["counters"]
+    opt = make_optimizer(model, cfg)
+    if ck is not None:
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"])
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    cond = resolve_conditions([cfg.condition])[0]
+    stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"])
+    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
+                                   max_steps=cfg.max_episode_steps), [cond])
+    logger = _Logger(run)
+    bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
+               desc=f"{cfg.algo} {cfg.preset}")
+    t_session, wall0 = time.perf_counter(), c["wall_s"]
+    threads = torch.get_num_threads()
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+
+    def save():
+        c["wall_s"] = wall0 + time.perf_counter() - t_session
+        _atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
+                            "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
+
+    try:
+        while c["env_steps"] < cfg.env_steps:
+            t0 = time.perf_counter()
+            if algo.grouped:
+                eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
+                roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
+            else:
+                roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
+            t1 = time.perf_counter()
+            metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, c["updates"]]))
+            t2 = time.perf_counter()
+            c["updates"] += 1
+            c["env_steps"] += roll.env_steps
+            c["episode_index"] = stream.index
+            c["sim_s"] += roll.sim_s
+            c["policy_s"] += roll.policy_s
+            c["update_s"] += t2 - t1
+            c["update_samples"] += metrics["train/update_samples"]
+            if roll.episode_success:
+                metrics |= {"train/success": float(np.mean(roll.episode_success)),
+                            "train/return": float(np.mean(roll.episode_return))}
+            metrics |= {"train/episodes": len(roll.episode_success), "train/updates": c["updates"],
+                        "train/env_steps": c["env_steps"],
+                        "time/rollout_s": t1 - t0, "time/sim_s": roll.sim_s, "time/policy_s": roll.policy_s,
+                        "time/update_s": t2 - t1, "time/env_steps_per_s": roll.env_steps / (t1 - t0),
+                        "time/update_samples_per_s": metrics["train/update_samples"] / max(t2 - t1, 1e-9)}
+            logger.log(c["env_steps"], metrics)
+            bar.update(min(c["env_steps"], cfg.env_steps) - bar.n)
+            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3g}" for k in (
+                "train/success", "losses/policy", "losses/dpo", "time/env_steps_per_s") if k in metrics})
+            done = c["env_steps"] >= cfg.env_steps
+            if c["updates"] % cfg.checkpoint_every == 0 or done:
+                save()
+            if cfg.eval_every and c["updates"] % cfg.eval_every == 0 and not done:
+                t3 = time.perf_counter()
+                logger.log(c["env_steps"], {"eval/success": _evaluate(model, cfg)})
+                c["eval_s"] += time.perf_counter() - t3
+        env.close()
+        model.save(str(run / "model.pt"))
+        t3 = time.perf_counter()
+        final = _evaluate(model, cfg)
+        c["eval_s"] += time.perf_counter() - t3
+        logger.log(c["env_steps"], {"eval/success": final})
+    finally:
+        env.close()
+        bar.close()
+        logger.close()
+        torch.set_num_threads(threads)
+    wall = wall0 + time.perf_counter() - t_session
+    summary = {"algo": cfg.algo, "env_steps": c["env_steps"], "updates": c["updates"], "wall_s": wall,
+               "eval_success": final, "model": str(run / "model.pt"),
+               "time": {k: c[k] for k in ("sim_s", "policy_s", "update_s", "eval_s")},
+               "update_samples_per_s": c["update_samples"] / max(c["update_s"], 1e-9)}
+    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,396 @@
+"""`rl4vla study`: the whole study of arXiv 2505.19789 in one resumable command.
+
+demos (warm-up set, large set) -> warm-up SFT -> SFT baseline from scratch on the large set, and PPO, GRPO,
+DPO from the warm-up checkpoint with one env-step budget -> every model on all 16 conditions with the same
+pinned episodes -> media of SFT and PPO -> report. Each stage writes into DIR/<stage>/ and is recorded in
+DIR/stages.json (atomically): status, wall_s, env_steps, cpus, outputs and the stage's inputs. A re-run skips
+finished stages, resumes an interrupted one (trainer checkpoints; `collect` appends by itself) and refuses a
+stage whose recorded inputs differ from the asked ones (another preset or flag for an existing DIR).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rl4vla.algos.rl import presets as rl_presets
+from rl4vla.algos.rl import train_rl
+from rl4vla.algos.sft import PRESETS as SFT_PRESETS
+from rl4vla.algos.sft import train_sft
+from rl4vla.bench.conditions import resolve_conditions
+from rl4vla.config import CollectConfig, EvalConfig
+from rl4vla.data.collect import collect
+from rl4vla.eval.media import record_media
+from rl4vla.eval.report import write_report
+from rl4vla.eval.run import evaluate
+from rl4vla.util import atomic_write_text
+
+STAGES_FILE = "stages.json"
+FORMAT, VERSION = "rl4vla-study", 1
+EPISODE_STEPS = 80  # control steps of an evaluation episode (the env's default max_steps)
+RL_ALGOS = ("ppo", "grpo", "dpo")
+LABELS = {"sft": "SFT", "warmup": "warm-up", "ppo": "PPO", "grpo": "GRPO", "dpo": "DPO"}  # report column order
+# settings that do not change a stage's result: they may differ when a stage is resumed or skipped
+_NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads"}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """`rl4vla study`: collect demos, train warm-up SFT, SFT baseline, PPO, GRPO and DPO, evaluate all, report."""
+
+    out: str = "study"
+    """study directory: one sub-directory per stage, stages.json, report/report.md"""
+    preset: str = "quick"
+    """named budgets: debug (CI, ~1-2 min), quick (<= 20 min on 2 cores), standard (<= 3 h on 2 cores)"""
+    trainers: str = "default"
+    """trainer presets: default (SFT presets warmup and sft, RL preset default: the small VLA, 80-step
+    episodes) or debug (the trainers' tiny debug presets: tiny VLA, 8-step RL episodes)"""
+    seed: int = 0
+    """seed of the demos, of SFT and of RL"""
+    image_size: int = 128
+    """frame size of demos, models and evaluation (paper: 224 px for OpenVLA)"""
+    num_envs: int = 16
+    """scenes stepped in lockstep when collecting, in RL rollouts and in evaluation (paper: 64 RL envs)"""
+    workers: int = 2
+    """env worker processes of every stage (0 = in this process); may change when resuming"""
+    torch_threads: int = 0
+    """torch intra-op threads (0 = torch's default; 1 is faster for the tiny debug models on a busy machine)"""
+    warmup_demos: int = 140
+    """successful expert demos of the warm-up set (paper: 140)"""
+    sft_demos: int = 2000
+    """successful expert demos of the large SFT set, which extends the warm-up set (paper: 16k; 64k gave nothing
+    more)"""
+    warmup_steps: int = 1500
+    """optimizer steps of warm-up SFT on the warm-up set"""
+    sft_steps: int = 6000
+    """optimizer steps of the SFT baseline, from scratch on the large set"""
+    sft_batch_size: int = 64
+    """SFT samples per optimizer step (both SFT runs)"""
+    sft_eval_every: int = 500
+    """SFT steps between in-distribution evaluations logged as curves (0 = only at the end)"""
+    rl_env_steps: int = 128_000
+    """env steps of each of PPO, GRPO and DPO (paper: PPO passed SFT-16k after ~0.4M; its code default 2M)"""
+    rl_eval_every: int = 10
+    """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
+    train_eval_episodes: int = 32
+    """pinned in-distribution episodes of each in-training evaluation (SFT and RL curves)"""
+    eval_seeds: tuple[int, ...] = (100, 101, 102)
+    """manifest seeds of the final evaluation, disjoint from demos (0), in-training evaluation (1000) and RL
+    episodes (10000) (paper: 3 seeds)"""
+    eval_episodes: int = 16
+    """final-evaluation episodes per condition and seed, the same for every model (paper: 64)"""
+    media_conditions: tuple[str, ...] = ("all",)
+    """conditions recorded as videos and a contact sheet for SFT and PPO"""
+    media_episodes: int = 1
+    """episodes per media condition"""
+    media_size: int = 256
+    """frame size of the media in pixels"""
+
+
+PRESETS: dict[str, StudyConfig] = {
+    # CI: tiny demos and models, a few hundred RL env steps, one episode per condition, all in-process
+    "debug": StudyConfig(preset="debug", trainers="debug", image_size=32, num_envs=4, workers=0, torch_threads=1,
+                         warmup_demos=4, sft_demos=8, warmup_steps=10, sft_steps=20, sft_batch_size=8,
+                         sft_eval_every=0, rl_env_steps=256, rl_eval_every=0, train_eval_episodes=4,
+                         eval_seeds=(100,), eval_episodes=1, media_conditions=("in-distribution",), media_episodes=1,
+                         media_size=64),
+    # ~15 min on 2 cores (expected_wall_s): demos ~1.7 min, SFT ~4.6, RL ~5 (3 x 1.7), eval ~3.8, media+report ~0.4
+    "quick": StudyConfig(preset="quick", sft_demos=500, warmup_steps=600, sft_steps=1200, sft_eval_every=0,
+                         rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16, eval_seeds=(100,),
+                         eval_episodes=8, media_conditions=("in-distribution", "unseen-table", "unseen-object",
+                                                            "unseen-init-pose"), media_size=128),
+    # ~1.8 h on 2 cores (expected_wall_s): demos ~6 min, SFT ~20, RL ~59 (3 x 20), eval ~20, media+report ~1
+    "standard": StudyConfig(preset="standard"),
+}
+
+
+# speeds measured on the 2-core machine (small VLA, 128 px, 2 workers): the basis of expected_wall_s
+SPEEDS = {"demos_per_s": 2000 / 360, "sft_samples_per_s": 450.0, "rl_env_steps_per_s": 120.0,
+          "eval_episodes_per_s": 16 / 5, "media_episodes_per_s": 1.0, "stage_overhead_s": 5.0}
+
+
+def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]:
+    """Expected seconds per stage on 2 cores at the measured speeds (default trainers; debug ones are faster)."""
+    v, cost = speeds, {}
+    train_eval = cfg.train_eval_episodes / v["eval_episodes_per_s"]
+    cost["demos_warmup"] = cfg.warmup_demos / v["demos_per_s"]
+    cost["demos_sft"] = max(0, cfg.sft_demos - cfg.warmup_demos) / v["demos_per_s"]
+    for name, steps in (("warmup", cfg.warmup_steps), ("sft", cfg.sft_steps)):
+        evals = 1 + (steps - 1) // cfg.sft_eval_every if cfg.sft_eval_every else 1
+        cost[name] = steps * cfg.sft_batch_size / v["sft_samples_per_s"] + evals * train_eval
+    rollouts = -(-cfg.rl_env_steps // (cfg.num_envs * EPISODE_STEPS))
+    for algo in RL_ALGOS:
+        evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
+        cost[algo] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
+    for model in LABELS:
+        cost[f"eval_{model}"] = 16 * len(cfg.eval_seeds) * cfg.eval_episodes / v["eval_episodes_per_s"]
+    n_media = len(resolve_conditions(cfg.media_conditions)) * cfg.media_episodes
+    cost["media_sft"] = cost["media_ppo"] = n_media / v["media_episodes_per_s"]
+    cost["report"] = 0.0
+    return {k: c + v["stage_overhead_s"] for k, c in cost.items()}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the study: `run` does the work (resuming where it can) and returns {env_steps, outputs}."""
+
+    name: str
+    inputs: dict  # what decides the stage's result; a different value for an existing DIR is refused
+    run: Callable[[], dict]
+    deps: tuple[str, ...] = ()  # stages whose outputs it reads: when one of them re-runs, so does this one
+
+
+def _inputs(obj) -> dict:
+    """A config as JSON-comparable data, without the settings that do not change the stage's result."""
+    d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+    return json.loads(json.dumps({k: v for k, v in d.items() if k not in _NOT_INPUTS}))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _validate(cfg: StudyConfig) -> None:
+    if cfg.trainers not in ("default", "debug"):
+        raise ValueError(f"--trainers must be default or debug, got {cfg.trainers!r}")
+    for name in ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
+                 "eval_episodes", "num_envs", "train_eval_episodes", "media_episodes"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if not cfg.eval_seeds:
+        raise ValueError("--eval-seeds needs at least one seed")
+    resolve_conditions(cfg.media_conditions)  # a misspelt name fails now, not after hours of training
+
+
+def plan(cfg: StudyConfig) -> list[Stage]:
+    """The stages of the study in order, each with its inputs and its work."""
+    _validate(cfg)
+    root = Path(cfg.out)
+    debug = cfg.trainers == "debug"
+    stages: list[Stage] = []
+
+    def demos(name: str, episodes: int, extends: str | None = None) -> None:
+        c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, num_envs=cfg.num_envs,
+                          workers=cfg.workers, image_size=cfg.image_size)
+
+        def run() -> dict:
+            dst = root / name
+            if extends and not (dst / "meta.json").exists():  # start from a copy of the smaller set: same seed
+                tmp = root / f".tmp-{name}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(root / extends, tmp, ignore=shutil.ignore_patterns(".tmp-*"))
+                shutil.rmtree(dst, ignore_errors=True)
+                os.replace(tmp, dst)
+            meta = collect(c)
+            return {"env_steps": None, "outputs": [f"{name}/meta.json"], "episodes": meta["episodes"],
+                    "transitions": meta["transitions"], "attempted_episodes": meta["next_index"]}
+
+        stages.append(Stage(name, {**_inputs(c), "extends": extends}, run, (extends,) if extends else ()))
+
+    def sft(name: str, preset: str, data: str, steps: int) -> None:
+        c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
+                                out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
+                                eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
+                                eval_workers=cfg.workers)
+
+        def run() -> dict:
+            s = train_sft(dataclasses.replace(c, resume=(root / name / "checkpoint.pt").exists()))
+            return {"env_steps": 0, "outputs": [f"{name}/model.pt", f"{name}/summary.json"],
+                    "eval_success": s["eval_success"]}
+
+        stages.append(Stage(name, _inputs(c), run, (data,)))
+
+    def rl(algo: str) -> None:
+        base = rl_presets(algo)["debug" if debug else "default"]
+        c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
+                                env_steps=cfg.rl_env_steps, num_envs=cfg.num_envs, workers=cfg.workers,
+                                seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
+                                eval_workers=cfg.workers)
+        if algo != "ppo" and not c.same_init and c.num_envs % c.group_size:  # fail now, not hours later
+            raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --num-envs must be a "
+                             f"multiple of {c.group_size}, got {c.num_envs}")
+
+        def run() -> dict:
+            s = train_rl(dataclasses.replace(c, resume=(root / algo / "checkpoint.pt").exists()))
+            return {"env_steps": s["env_steps"], "outputs": [f"{algo}/model.pt", f"{algo}/summary.json"],
+                    "eval_success": s["eval_success"]}
+
+        stages.append(Stage(algo, {**_inputs(c), "init_stage": "warmup"}, run, ("warmup",)))
+
+    def evaluation(model: str) -> None:
+        name = f"eval_{model}"
+        c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
+                       seeds=cfg.eval_seeds, num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
+                       out=str(root / name / "results.json"), label=LABELS[model],
+                       save_manifest=str(root / name / "manifest.json"))
+
+        def run() -> dict:
+            doc = evaluate(c)
+            return {"env_steps": doc["num_episodes"] * EPISODE_STEPS, "in_distribution": doc["in_distribution"],
+                    "outputs": [f"{name}/results.json", f"{name}/manifest.json"]}
+
+        stages.append(Stage(name, {**_inputs(c), "policy_stage": model}, run, (model,)))
+
+    def media(model: str) -> None:
+        name = f"media_{model}"
+        kw = {"conditions": list(cfg.media_conditions), "episodes": cfg.media_episodes, "seed": cfg.eval_seeds[0],
+              "size": cfg.media_size, "label": LABELS[model]}
+
+        def run() -> dict:
+            idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.workers, **kw)
+            return {"env_steps": len(idx["videos"]) * EPISODE_STEPS, "outputs": [f"{name}/media.json"]}
+
+        stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
+
+    demos("demos_warmup", cfg.warmup_demos)
+    demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
+    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps)
+    sft("sft", "sft", "demos_sft", cfg.sft_steps)
+    for algo in RL_ALGOS:
+        rl(algo)
+    for model in LABELS:
+        evaluation(model)
+    media("sft")
+    media("ppo")
+    stages.append(Stage("report", {"labels": list(LABELS.values()), "baseline": "sft"},
+                        lambda: _report(cfg, stages[:-1]), tuple(s.name for s in stages)))
+    return stages
+
+
+def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
+    """write_report of every model's results (SFT first: deltas are against it), curves, costs, media, budgets."""
+    root = Path(cfg.out)
+    out = root / "report"
+    recs = read_stages(root)["stages"]
+    costs = {"stages": [{"name": s.name, "env_steps": recs[s.name].get("env_steps"), "wall_s": recs[s.name]["wall_s"],
+                         "cpus": recs[s.name]["cpus"]} for s in stages]}
+    atomic_write_text(out / "costs.json", json.dumps(costs, indent=1))
+    written = write_report([root / f"eval_{m}" / "results.json" for m in LABELS], out, labels=list(LABELS.values()),
+                           runs=[root / m for m in ("warmup", "sft", *RL_ALGOS)], costs=out / "costs.json",
+                           media=[root / "media_sft", root / "media_ppo"])
+    md = written["report.md"]
+    atomic_write_text(md, md.read_text() + "\n" + budgets_markdown(cfg) + "\n")
+    return {"env_steps": 0, "outputs": ["report/report.md", "report/table.csv", "report/costs.json"]}
+
+
+def budgets_markdown(cfg: StudyConfig) -> str:
+    """The "Budgets" section of the report: what each stage was given here, beside the paper's value."""
+    trainers = "tiny debug presets" if cfg.trainers == "debug" else "SFT presets warmup/sft, RL preset default"
+    eps = len(cfg.eval_seeds) * cfg.eval_episodes
+    rows = [
+        ("warm-up demos", f"{cfg.warmup_demos:,} successful expert demos", "140"),
+        ("large-SFT demos", f"{cfg.sft_demos:,} (extends the warm-up set)", "16k (SFT-16k)"),
+        ("warm-up SFT", f"{cfg.warmup_steps:,} steps x {cfg.sft_batch_size}", "–"),
+        ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from scratch on the large set", "–"),
+        ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",
+         "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
+        ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
+         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature 0.6", "3 x 64 = 192"),
+        ("models", f"small VLA ({trainers}), {cfg.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
+    ]
+    expected = sum(expected_wall_s(cfg).values()) / 60
+    lines = ["## Budgets", "", f"Preset `{cfg.preset}`: expected ~{expected:.0f} min on 2 cores from the measured "
+             f"speeds (small VLA); the measured wall-clock per stage is in the compute-cost table and "
+             f"`{STAGES_FILE}`.", "", "| stage | budget here | paper |", "| --- | --- | --- |"]
+    return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
+# ----- the runner ---------------------------------------------------------------------------
+def read_stages(root: str | os.PathLike) -> dict:
+    """DIR/stages.json, or an empty record when the study has not started."""
+    path = Path(root) / STAGES_FILE
+    if not path.exists():
+        return {"format": FORMAT, "version": VERSION, "stages": {}}
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an rl4vla study record")
+    return doc
+
+
+def _write_stages(root: Path, doc: dict) -> None:
+    atomic_write_text(root / STAGES_FILE, json.dumps(doc, indent=1))
+
+
+def check_inputs(cfg: StudyConfig, stages: list[Stage], doc: dict) -> None:
+    """Refuse to run when a recorded stage was run with other inputs (before any work is done)."""
+    for s in stages:
+        rec = doc["stages"].get(s.name)
+        if rec is None or rec["inputs"] == s.inputs:
+            continue
+        diff = sorted(k for k in set(rec["inputs"]) | set(s.inputs) if rec["inputs"].get(k) != s.inputs.get(k))
+        shown = ", ".join(f"{k}: {rec['inputs'].get(k)!r} -> {s.inputs.get(k)!r}" for k in diff[:4])
+        raise ValueError(f"{cfg.out} holds a study run with other settings (recorded preset {doc.get('preset')!r}, "
+                         f"asked preset {cfg.preset!r}): stage {s.name!r} differs in {shown}. Re-run with the same "
+                         "preset and flags to resume it, or choose another --out")
+
+
+def _done(root: Path, rec: dict | None) -> bool:
+    return rec is not None and rec["status"] == "done" and all((root / p).exists() for p in rec["outputs"])
+
+
+def run_study(cfg: StudyConfig) -> dict:
+    """Run (or resume) every stage of the study; returns the stages record. The report is DIR/report/report.md."""
+    stages = plan(cfg)
+    root = Path(cfg.out)
+    if root.exists() and any(root.iterdir()) and not (root / STAGES_FILE).exists():
+        raise ValueError(f"{root} exists and is not a study directory (no {STAGES_FILE}): choose another --out")
+    doc = read_stages(root)
+    check_inputs(cfg, stages, doc)
+    root.mkdir(parents=True, exist_ok=True)
+    doc.update(preset=cfg.preset, config=json.loads(json.dumps(dataclasses.asdict(cfg))))
+    threads = None
+    if cfg.torch_threads:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.trainers == "default":
+        print(f"study {cfg.preset}: expected ~{sum(expected_wall_s(cfg).values()) / 60:.0f} min on 2 cores; "
+              f"stages in {root / STAGES_FILE}", file=sys.stderr)
+    bar = tqdm(total=len(stages), desc="study", unit="stage")
+    ran: set[str] = set()
+    try:
+        for s in stages:
+            rec = doc["stages"].get(s.name)
+            if _done(root, rec) and not ran.intersection(s.deps):
+                bar.update(1)
+                continue
+            bar.set_postfix_str(s.name)
+            prior = rec["wall_s"] if rec else 0.0  # time of earlier, interrupted attempts
+            rec = {"status": "running", "inputs": s.inputs, "wall_s": prior, "env_steps": None, "cpus": _cpus(),
+                   "outputs": [], "attempts": (rec or {}).get("attempts", 0) + 1,
+                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            doc["stages"][s.name] = rec
+            _write_stages(root, doc)
+            t0 = time.perf_counter()
+            try:
+                out = s.run()
+            except BaseException:
+                rec.update(status="interrupted", wall_s=prior + time.perf_counter() - t0)
+                _write_stages(root, doc)
+                raise
+            rec.update(out, status="done", wall_s=prior + time.perf_counter() - t0,
+                       finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            _write_stages(root, doc)
+            ran.add(s.name)
+            bar.update(1)
+    finally:
+        bar.close()
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+    return doc

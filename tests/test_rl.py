@@ -1,0 +1,327 @@
+"""RL: GAE, PPO/GRPO/DPO losses and updates, rollouts with partial resets, the trainer end to end with resume."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rl4vla.algos import losses as L
+from rl4vla.algos import rl
+from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
+from rl4vla.bench.conditions import CONDITIONS, sample_episodes
+from rl4vla.cli import main
+from rl4vla.policy.tokenizer import ActionTokenizer
+from rl4vla.policy.vla import SmallVLA, VLAConfig
+from rl4vla.sim import assets as A
+from rl4vla.sim import catalog as C
+
+CFG = VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2)
+TEXTS = [C.TRAIN_TEMPLATE.format(object=o, receptacle=r)
+         for o in A.split_names(C.OBJECTS, "train") for r in A.split_names(C.RECEPTACLES, "train")]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: one intra-op thread is ~8x faster than two (no wake-up spins)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(seed=0):
+    """A tiny VLA whose text cache holds every in-distribution instruction (no MiniLM load)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(0)
+    cache = {t: rng.normal(size=384).astype(np.float32) for t in TEXTS}
+    tok = ActionTokenizer(tuple([-0.02] * 6 + [-1.0]), tuple([0.02] * 6 + [1.0]))
+    return SmallVLA(CFG, tok, cache)
+
+
+def make_rollout(model, t_len=4, n=2, seed=0, rewards=None):
+    """A synthetic rollout: random frames, tokens sampled by the model (so old log-probs are exact)."""
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 255, (t_len, n, 32, 32, 3), dtype=np.uint8)
+    instr = [[TEXTS[j % len(TEXTS)] for j in range(n)] for _ in range(t_len)]
+    proprio = rng.normal(size=(t_len, n, 10)).astype(np.float32)
+    model.eval()
+    obs = {"rgb": rgb.reshape(-1, 32, 32, 3), "instruction": sum(instr, []), "proprio": proprio.reshape(-1, 10)}
+    out = model.act(obs, 1.0)
+    z = np.zeros((t_len, n), np.float32)
+    term = np.zeros((t_len, n), bool)
+    trunc = term.copy()
+    trunc[-1] = True
+    return Rollout(rgb=rgb, instructions=instr, proprio=proprio, tokens=out.tokens.reshape(t_len, n, 7),
+                   logprobs=out.logprob.reshape(t_len, n).astype(np.float32),
+                   values=out.value.reshape(t_len, n).astype(np.float32),
+                   rewards=z.copy() if rewards is None else np.asarray(rewards, np.float32), terminated=term,
+                   truncated=trunc, bootstrap=z.copy(), last_value=np.zeros(n, np.float32),
+                   valid=np.ones((t_len, n), bool), initial=[])
+
+
+# ----- GAE --------------------------------------------------------------------------------
+def test_gae_matches_a_reference_loop_with_terminations_and_truncation_bootstrap():
+    rng = np.random.default_rng(0)
+    t_len, n, gamma, lam = 7, 3, 0.9, 0.8
+    r, v, boot, last = rng.normal(size=(t_len, n)), rng.normal(size=(t_len, n)), rng.normal(size=(t_len, n)), \
+        rng.normal(size=n)
+    term, trunc = np.zeros((t_len, n), bool), np.zeros((t_len, n), bool)
+    term[2, 0] = True
+    trunc[4, 1] = True
+    trunc[1, 2] = term[5, 2] = True
+    ref = np.zeros((t_len, n))
+    for j in range(n):
+        running = 0.0
+        for t in reversed(range(t_len)):
+            if term[t, j]:
+                next_v, cont = 0.0, 0.0
+            elif trunc[t, j]:
+                next_v, cont = boot[t, j], 0.0
+            else:
+                next_v, cont = (v[t + 1, j] if t + 1 < t_len else last[j]), 1.0
+            running = r[t, j] + gamma * next_v - v[t, j] + gamma * lam * cont * running
+            ref[t, j] = running
+    f = torch.as_tensor
+    adv, ret = L.gae(f(r), f(v), f(term), f(trunc), f(boot), f(last), gamma, lam)
+    np.testing.assert_allclose(adv.numpy(), ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ret.numpy(), ref + v, rtol=1e-6, atol=1e-9)
+    # lambda = 1: the advantage is the discounted return to the episode's end (+ bootstrap) minus V
+    adv1, _ = L.gae(f(r), f(v), f(term), f(trunc), f(boot), f(last), gamma, 1.0)
+    mc = sum(gamma**k * r[k, 1] for k in range(5)) + gamma**5 * boot[4, 1]
+    assert adv1[0, 1].item() == pytest.approx(mc - v[0, 1])
+    mc = sum(gamma**k * r[3 + k, 0] for k in range(4)) + gamma**4 * last[0]
+    assert adv1[3, 0].item() == pytest.approx(mc - v[3, 0])
+
+
+def test_ppo_advantages_bootstrap_truncations_unless_told_to_treat_them_as_terminal():
+    roll = make_rollout(make_model(), t_len=3, n=2, rewards=[[0, 0], [0, 0], [1.0, 0]])
+    roll.bootstrap[-1] = [5.0, 5.0]
+    cfg = rl.RLConfig(norm_adv=False, gamma=0.5, gae_lambda=1.0)
+    _, ret = rl.ppo_advantages(roll, cfg)
+    assert ret[2].tolist() == pytest.approx([1.0 + 0.5 * 5.0, 0.5 * 5.0])
+    _, ret = rl.ppo_advantages(roll, dataclasses.replace(cfg, bootstrap_truncated=False))
+    assert ret[2].tolist() == pytest.approx([1.0, 0.0]) and ret[0].tolist() == pytest.approx([0.25, 0.0])
+
+
+# ----- losses -----------------------------------------------------------------------------
+def test_ppo_policy_loss_equals_a_hand_computed_value():
+    logp = torch.log(torch.tensor([1.0, 1.5, 0.5]))  # ratios 1, 1.5, 0.5 against old log-probs 0
+    loss, clip_frac, kl = L.ppo_policy_loss(logp, torch.zeros(3), torch.tensor([1.0, 1.0, -1.0]), clip=0.2)
+    # min(r A, clip(r) A) = 1, min(1.5, 1.2) = 1.2, min(-0.5, -0.8) = -0.8
+    assert loss.item() == pytest.approx(-(1.0 + 1.2 - 0.8) / 3)
+    assert clip_frac.item() == pytest.approx(2 / 3)
+    assert kl.item() == pytest.approx(((0.5 - np.log(1.5)) + (-0.5 - np.log(0.5))) / 3)
+
+
+def test_value_loss_is_the_max_of_clipped_and_plain_huber():
+    old, ret = torch.tensor([0.0, 0.0, 0.0]), torch.tensor([1.0, 0.0, 30.0])
+    v = torch.tensor([0.5, 1.0, 0.1])
+    # row 0: plain 0.125, clipped (0.2) 0.32 -> 0.32; row 1: plain 0.5, clipped 0.02 -> 0.5;
+    # row 2 (Huber's linear part): plain 10 * (29.9 - 5) = 249, clipped 10 * (29.9 - 5) = 249
+    expect = (0.32 + 0.5 + 249.0) / 3
+    assert L.value_loss(v, old, ret, clip=0.2, delta=10.0).item() == pytest.approx(expect)
+
+
+def test_wrong_shapes_raise_instead_of_broadcasting():
+    logp = torch.zeros(4)
+    with pytest.raises(ValueError, match="advantages"):
+        L.ppo_policy_loss(logp, torch.zeros(4), torch.zeros(4, 1))  # torch would make a silent (4, 4)
+    with pytest.raises(ValueError, match="returns"):
+        L.value_loss(logp, logp, torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="per_trajectory"):
+        L.broadcast_trajectory(torch.zeros(3), torch.ones(5, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="last_value"):
+        z = torch.zeros(5, 3)
+        L.gae(z, z, z.bool(), z.bool(), z, torch.zeros(5))
+    with pytest.raises(ValueError, match="ref_logp_l"):
+        L.dpo_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2, 1))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_one_step_with_positive_advantage_raises_the_taken_tokens_logprob(sign):
+    model = make_model()
+    roll = make_rollout(model, t_len=2, n=4)
+    obs, tokens = roll.obs(np.arange(8)), torch.as_tensor(roll.tokens.reshape(-1, 7))
+    opt = rl.make_optimizer(model, rl.RLConfig())
+    model.train()
+    before = model.evaluate(obs, tokens)[0].detach()
+    loss, _, _ = L.ppo_policy_loss(model.evaluate(obs, tokens)[0], before, torch.full((8,), sign))
+    loss.backward()
+    opt.step()
+    after = model.evaluate(obs, tokens)[0].detach()
+    assert (sign * (after - before) > 0).all()
+
+
+def test_value_loss_gradients_reach_only_the_value_head():
+    model = make_model()
+    roll = make_rollout(model)
+    obs, tokens = roll.obs(np.arange(8)), torch.as_tensor(roll.tokens.reshape(-1, 7))
+    _, _, v = model.train().evaluate(obs, tokens)
+    L.value_loss(v, v.detach() + 0.1, torch.ones(8)).backward()
+    moved = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert moved and all(n.startswith("value_head.") for n in moved)
+    model.zero_grad(set_to_none=True)
+    logp = model.evaluate(obs, tokens)[0]
+    L.ppo_policy_loss(logp, logp.detach(), torch.ones(8))[0].backward()
+    assert model.action_head.weight.grad.abs().sum() > 0 and model.value_head[0].weight.grad is None
+
+
+def test_grpo_normalises_within_groups_only():
+    ret = torch.tensor([[0.0, 1.0, 1.0, 0.0], [5.0, 5.0, 5.0, 6.0], [2.0, 2.0, 2.0, 2.0]])
+    adv = L.group_advantages(ret)
+    torch.testing.assert_close(adv.mean(1), torch.zeros(3), atol=1e-6, rtol=0)
+    torch.testing.assert_close(adv[:2].std(1, unbiased=False), torch.ones(2), atol=1e-4, rtol=0)
+    assert (adv[2] == 0).all()  # a group with one outcome carries no signal
+    shifted = ret.clone()
+    shifted[1] += 100.0  # another group's scale and offset do not leak into a group
+    torch.testing.assert_close(L.group_advantages(shifted), adv, atol=1e-4, rtol=0)
+    # in the trainer: each trajectory's advantage is broadcast over its valid steps only
+    roll = make_rollout(make_model(), t_len=3, n=4, rewards=[[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]])
+    roll.valid[2, 0] = False
+    steps, _ = rl.grpo_advantages(roll, rl.RLConfig(group_size=2))
+    expect = torch.tensor([-1.0, 1.0, -1.0, 1.0])
+    torch.testing.assert_close(steps[0], expect, atol=1e-4, rtol=0)
+    assert steps[2, 0] == 0 and steps[2, 1] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_groups_share_initial_states_and_preference_pairs_skip_ties():
+    cond = CONDITIONS["in-distribution"]
+    eps = EpisodeStream(cond, 10_000).draw_grouped(6, 3)
+    assert eps[0] == eps[1] == eps[2] and eps[3] == eps[4] == eps[5] and eps[0] != eps[3]
+    assert len(set(map(id, EpisodeStream(cond, 10_000).draw_grouped(4, 2, same_init=True)))) == 1
+    with pytest.raises(ValueError, match="multiple"):
+        EpisodeStream(cond, 10_000).draw_grouped(5, 2)
+    evals = {json.dumps(e.to_dict(), sort_keys=True) for e in sample_episodes(cond, 1000, 64)}
+    train = {json.dumps(e.to_dict(), sort_keys=True) for e in EpisodeStream(cond, 10_000).draw(64)}
+    assert not any(json.loads(t)["seed"] == 1000 for t in train) and not evals & train
+    assert L.preference_pairs(np.array([0.2, 1.2, 0.0, 0.0, 1.0, 0.1]), 2) == [(1, 0), (4, 5)]
+    assert L.preference_pairs(np.array([0.0, 1.0, 0.5, 0.2]), 4) == [(1, 0), (2, 3)]
+
+
+def test_dpo_step_raises_the_winner_over_the_loser_and_leaves_the_reference_frozen():
+    model = make_model()
+    ref = rl.frozen(model)
+    ref_before = {k: v.clone() for k, v in ref.state_dict().items()}
+    cfg = rl.RLConfig(algo="dpo", group_size=2, dpo_pairs_per_step=1, policy_lr=1e-3)
+    roll = make_rollout(model, t_len=3, n=2, rewards=[[0, 0], [0, 0], [0, 1.0]])  # row 1 wins
+    opt = rl.make_optimizer(model, cfg)
+
+    def loss_now():
+        with torch.no_grad():
+            lw, ll = rl._trajectory_logp(model, roll, [1, 0])
+            rw, rl_ = rl._trajectory_logp(ref, roll, [1, 0])
+            return L.dpo_loss(lw[None], rw[None], ll[None], rl_[None], cfg.dpo_beta)[0].item()
+
+    before = loss_now()
+    assert before == pytest.approx(np.log(2), abs=1e-5)  # policy == reference: margin 0
+    out = rl.dpo_update(model, ref, opt, roll, cfg, np.random.default_rng(0))
+    assert out["train/dpo_pairs"] == 1 and out["losses/dpo"] == pytest.approx(before, abs=1e-5)
+    assert loss_now() < before
+    assert not ref.training and not any(p.requires_grad for p in ref.parameters())
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(v, ref_before[k], rtol=0, atol=0)
+
+
+def test_surrogate_update_trains_in_train_mode():
+    model = make_model()
+    roll = make_rollout(model, t_len=4, n=2, rewards=[[0, 0], [0, 0], [0, 0], [1.0, 0]])
+    model.eval()  # the study's code left the model in eval mode during updates; ours must switch
+    modes, real = [], model.evaluate
+
+    def spy(*a, **k):
+        modes.append(model.training)
+        return real(*a, **k)
+
+    model.evaluate = spy
+    cfg = rl.RLConfig(minibatch_size=2, grad_accum=2)
+    out = rl.ALGOS["ppo"].update(model, None, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
+    assert modes and all(modes)
+    assert len(modes) == 4 and out["train/update_samples"] == 8  # 8 samples in minibatches of 2
+    assert {"losses/policy", "losses/value", "losses/approx_kl", "losses/clip_frac",
+            "losses/explained_variance"} <= set(out)
+
+
+# ----- rollouts ---------------------------------------------------------------------------
+def test_collect_resets_ended_rows_and_bootstraps_truncations():
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+
+    model = make_model()
+    env = TabletopVecEnv(EnvConfig(num_envs=3, workers=0, image_size=32, max_steps=3))
+    try:
+        stream = EpisodeStream(CONDITIONS["in-distribution"], 10_000)
+        roll = collect(env, model, stream.draw(3), num_steps=7, refill=stream.draw)
+        assert roll.rgb.shape == (7, 3, 32, 32, 3) and roll.tokens.shape == (7, 3, 7) and roll.valid.all()
+        assert roll.truncated[[2, 5]].all() and roll.truncated.sum() == 6 and not roll.terminated.any()
+        assert (roll.bootstrap[[2, 5]] != 0).all() and (roll.bootstrap[[0, 1, 3, 4, 6]] == 0).all()
+        assert stream.index == 9 and len(roll.episode_success) == 6  # 3 initial + 2 refills of 3 rows
+        assert roll.instructions[3] == [e.instruction for e in
+                                        sample_episodes(CONDITIONS["in-distribution"], 10_000, 6)[3:]]
+        assert roll.sim_s > 0 and roll.policy_s > 0 and roll.env_steps == 21
+        # trajectory mode: one episode per row, the rollout stops when every row has ended
+        eps = stream.draw_grouped(3, 3)
+        one = collect(env, model, eps, num_steps=10)
+        assert one.rgb.shape[0] == 3 and one.env_steps == 9 and one.initial == eps
+        assert (one.rgb[0, 0] == one.rgb[0, 1]).all()  # same initial state, same first frame
+    finally:
+        env.close()
+
+
+# ----- the trainer ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def init_ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("init") / "model.pt"
+    make_model().save(str(path))
+    return str(path)
+
+
+def _cfg(algo, init, out, **kw):
+    base = dataclasses.replace(rl.presets(algo)["debug"], init=init, out=str(out), num_envs=4, num_steps=6,
+                               max_episode_steps=6, env_steps=24, eval_episodes=2)
+    return dataclasses.replace(base, **kw)
+
+
+def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
+    straight = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "straight", env_steps=48))
+    first = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed"))
+    assert first["env_steps"] == 24 and first["updates"] == 1
+    for name in ("model.pt", "checkpoint.pt", "summary.json", "metrics.jsonl", "config.json"):
+        assert (tmp_path / "resumed" / name).exists()
+    with pytest.raises(ValueError, match="--resume"):
+        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed", env_steps=48))
+    resumed = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed", env_steps=48, resume=True))
+    assert resumed["env_steps"] == straight["env_steps"] == 48 and resumed["updates"] == 2
+    a = SmallVLA.load(str(tmp_path / "straight" / "model.pt")).state_dict()
+    b = SmallVLA.load(str(tmp_path / "resumed" / "model.pt")).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    init = SmallVLA.load(init_ckpt).state_dict()
+    assert max((a[k] - init[k]).abs().max().item() for k in a) > 1e-6  # PPO moved the weights
+    rows = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl")]
+    assert [r["step"] for r in rows if "losses/policy" in r] == [24, 48]
+    assert {"train/success", "losses/value", "losses/approx_kl", "losses/clip_frac", "losses/explained_variance",
+            "time/env_steps_per_s", "time/sim_s", "time/policy_s", "time/update_s",
+            "time/update_samples_per_s"} <= set(rows[0])
+    assert any("eval/success" in r for r in rows)
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["env_steps"] == 48 and set(summary["time"]) == {"sim_s", "policy_s", "update_s", "eval_s"}
+
+
+@pytest.mark.parametrize("algo", ["grpo", "dpo"])
+def test_grpo_and_dpo_debug_runs(init_ckpt, tmp_path, algo):
+    out = rl.train_rl(_cfg(algo, init_ckpt, tmp_path / algo))
+    assert out["env_steps"] == 24 and (tmp_path / algo / "model.pt").exists()
+    row = json.loads(open(tmp_path / algo / "metrics.jsonl").readline())
+    assert ("losses/value" not in row) and (("losses/policy" in row) if algo == "grpo" else "train/dpo_pairs" in row)
+
+
+def test_cli_rejects_unknown_presets_and_algorithms(capsys, init_ckpt):
+    assert main(["train", "ppo", "--preset", "nope"]) == 2
+    assert "valid: debug, default" in capsys.readouterr().err
+    assert main(["train", "a2c"]) == 2
+    assert "ppo" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="valid: ppo, grpo, dpo"):
+        rl.train_rl(rl.RLConfig(algo="a2c", init=init_ckpt))
+    assert main(["train", "grpo", "--preset", "debug", "--init", init_ckpt, "--algo", "dpo"]) == 2
+    assert "instead of --algo" in capsys.readouterr().err

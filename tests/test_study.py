@@ -1,0 +1,128 @@
+"""The study pipeline: the debug study end to end, a stage killed midway resumes, finished stages are skipped,
+other settings for an existing directory are refused."""
+
+import csv
+import dataclasses
+import json
+import time
+
+import pytest
+
+from rl4vla import study
+from rl4vla.bench.conditions import CONDITIONS
+from rl4vla.cli import main
+
+STAGES = ["demos_warmup", "demos_sft", "warmup", "sft", "ppo", "grpo", "dpo", "eval_sft", "eval_warmup", "eval_ppo",
+          "eval_grpo", "eval_dpo", "media_sft", "media_ppo", "report"]
+
+
+def _files(root):
+    """{relative path: mtime_ns} of every file under root."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The debug study, killed halfway through PPO, then re-run to the end. Returns what each run left."""
+    root = tmp_path_factory.mktemp("study")
+    cfg = dataclasses.replace(study.PRESETS["debug"], out=str(root))
+    real = study.train_rl
+
+    def killed_midway(c):  # trains half the budget (leaving its checkpoint), then dies
+        if c.algo == "ppo":
+            real(dataclasses.replace(c, env_steps=c.env_steps // 2))
+            raise KeyboardInterrupt("simulated kill")
+        return real(c)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study, "train_rl", killed_midway)
+        with pytest.raises(KeyboardInterrupt):
+            study.run_study(cfg)
+    killed = study.read_stages(root)
+    before = _files(root)
+    t0 = time.perf_counter()
+    resumed = study.run_study(cfg)
+    return {"root": root, "cfg": cfg, "killed": killed, "before": before, "doc": resumed,
+            "wall_s": time.perf_counter() - t0}
+
+
+def test_killed_stage_resumes_from_its_checkpoint(run):
+    killed, doc, root = run["killed"]["stages"], run["doc"]["stages"], run["root"]
+    assert [killed[s]["status"] for s in STAGES[:4]] == ["done"] * 4 and killed["ppo"]["status"] == "interrupted"
+    assert set(killed) == set(STAGES[:5])  # nothing after the killed stage started
+    for s in STAGES[:4]:  # finished stages were not run again
+        assert doc[s] == killed[s]
+        for f in (root / s).rglob("*"):
+            if f.is_file() and str(f.relative_to(root)) in run["before"]:
+                assert f.stat().st_mtime_ns == run["before"][str(f.relative_to(root))], f
+    assert doc["ppo"]["status"] == "done" and doc["ppo"]["attempts"] == 2
+    budget = run["cfg"].rl_env_steps
+    assert doc["ppo"]["env_steps"] == budget and doc["ppo"]["wall_s"] > killed["ppo"]["wall_s"]
+    rows = [json.loads(line) for line in open(root / "ppo" / "metrics.jsonl")]
+    train = [r for r in rows if "train/updates" in r]
+    # continued, not restarted: every update once, env steps strictly increasing up to the budget
+    assert [r["train/updates"] for r in train] == list(range(1, len(train) + 1))
+    steps = [r["step"] for r in train]
+    assert steps == sorted(set(steps)) and steps[-1] == budget and min(steps) < budget // 2 < max(steps)
+
+
+def test_debug_study_writes_the_report_with_all_conditions(run):
+    root, doc = run["root"], run["doc"]
+    assert list(doc["stages"]) == STAGES == [s.name for s in study.plan(run["cfg"])]
+    for name, rec in doc["stages"].items():
+        assert rec["status"] == "done" and rec["wall_s"] > 0 and rec["cpus"] >= 1, name
+        assert rec["outputs"] and all((root / p).exists() for p in rec["outputs"]), name
+    assert doc["stages"]["grpo"]["env_steps"] == doc["stages"]["dpo"]["env_steps"] == run["cfg"].rl_env_steps
+    md = (root / "report" / "report.md").read_text()
+    table1 = md.split("## Table 1")[1].split("## Per dimension")[0]
+    assert all(f"| {name} |" in table1 for name in CONDITIONS) and len(CONDITIONS) == 16
+    for label in ("SFT", "warm-up", "PPO", "GRPO", "DPO"):
+        assert f" {label} |" in table1.splitlines()[2]
+    with open(root / "report" / "table.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and {r["condition"] for r in rows} == set(CONDITIONS)
+    assert "## Budgets" in md and "## Compute cost" in md and "## Media: PPO" in md and "## Training curves" in md
+    hashes = {json.loads((root / f"eval_{m}" / "results.json").read_text())["manifest_hash"] for m in study.LABELS}
+    assert len(hashes) == 1  # every model saw the same pinned episodes
+    costs = json.loads((root / "report" / "costs.json").read_text())["stages"]
+    assert [c["name"] for c in costs] == STAGES[:-1]
+
+
+def test_rerun_skips_every_stage(run, capsys):
+    root = run["root"]
+    before = _files(root)
+    t0 = time.perf_counter()
+    assert main(["study", "--preset", "debug", "--out", str(root)]) == 0
+    assert time.perf_counter() - t0 < 15
+    assert _files(root) == before  # nothing rewritten: models, results, report, stages.json
+    assert f"{root}/report/report.md" in capsys.readouterr().out
+
+
+def test_other_settings_for_an_existing_study_are_refused(run, capsys):
+    root = run["root"]
+    before = _files(root)
+    assert main(["study", "--preset", "quick", "--out", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "recorded preset 'debug', asked preset 'quick'" in err and "demos_warmup" in err and "--out" in err
+    with pytest.raises(ValueError, match="stage 'eval_sft' differs in episodes: 1 -> 2"):
+        study.run_study(dataclasses.replace(run["cfg"], eval_episodes=2))
+    assert _files(root) == before
+
+
+def test_a_foreign_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a study")
+    with pytest.raises(ValueError, match="not a study directory"):
+        study.run_study(dataclasses.replace(study.PRESETS["debug"], out=str(tmp_path)))
+
+
+def test_presets_fit_their_time_budgets():
+    assert set(study.PRESETS) == {"debug", "quick", "standard"}
+    for name, cfg in study.PRESETS.items():
+        assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES)
+    minutes = {n: sum(study.expected_wall_s(c).values()) / 60 for n, c in study.PRESETS.items()}
+    assert minutes["quick"] <= 20 and minutes["standard"] <= 180
+    quick, standard = study.PRESETS["quick"], study.PRESETS["standard"]
+    assert quick.warmup_demos == standard.warmup_demos == 140 and standard.sft_demos == 2000
+    assert quick.rl_env_steps < standard.rl_env_steps and len(standard.eval_seeds) == 3
+    with pytest.raises(ValueError, match="unknown condition|valid"):
+        study.plan(dataclasses.replace(quick, media_conditions=("no-such-condition",)))
