@@ -117,3 +117,23 @@ def test_reset_by_unsorted_indices_puts_each_episode_in_its_row():
         assert obs["instruction"][3] == a.instruction and obs["instruction"][0] == b.instruction
     finally:
         env.close()
+
+
+def test_controller_holds_the_commanded_orientation_and_applies_yaw(small_env):
+    """Rotations add to the commanded orientation: moving with zero rotation keeps the gripper level
+    (tracking errors do not accumulate into a tilt), and a yaw command turns it by about that much."""
+    from rl4vla.sim.rotations import mat_to_rotvec
+
+    obs, _ = small_env.reset(seed=3)
+    rot0 = obs["state"]["tcp_rot"].copy()
+    for k in range(12):  # a zig-zag with no rotation commands
+        a = np.tile([0.03 * (-1) ** k, 0.02, -0.01 * (k % 3 - 1), 0, 0, 0, 1.0], (3, 1))
+        obs, *_ = small_env.step(a)
+    for r0, r in zip(rot0, obs["state"]["tcp_rot"]):
+        drift = mat_to_rotvec(r @ r0.T)  # world frame: x, y = tilt, z = yaw
+        assert np.linalg.norm(drift[:2]) < 0.02 and abs(drift[2]) < 0.05
+    obs, *_ = small_env.step(np.tile([0, 0, 0, 0, 0, 0.3, 1.0], (3, 1)))
+    obs, *_ = small_env.step(np.tile(HOLD, (3, 1)))
+    for r0, r in zip(rot0, obs["state"]["tcp_rot"]):
+        turn = mat_to_rotvec(r @ r0.T)
+        assert abs(abs(turn[2]) - 0.3) < 0.08 and np.linalg.norm(turn[:2]) < 0.02

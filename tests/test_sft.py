@@ -78,3 +78,25 @@ def test_presets_and_bad_preset(capsys):
     assert set(sft.PRESETS) == {"debug", "warmup", "sft"}
     assert main(["train", "sft", "--preset", "nope"]) == 2
     assert "valid: debug, warmup, sft" in capsys.readouterr().err
+
+
+def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, tmp_path, monkeypatch):
+    eff = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet")
+    calls = []
+    real = SmallVLA.frozen_features
+
+    def counting(self, rgb, *a, **kw):
+        calls.append(len(rgb))
+        return real(self, rgb, *a, **kw)
+
+    monkeypatch.setattr(SmallVLA, "frozen_features", counting)
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2, augment=False, model=eff))
+    cache = tmp_path / "run" / "image_features.pt"
+    assert cache.exists() and len(calls) == 1
+    feats = torch.load(cache, weights_only=True)["features"]
+    assert feats.shape[:2] == (calls[0], 4) and feats.dtype == torch.float16
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=4, augment=False, model=eff, resume=True))
+    assert len(calls) == 1  # the resumed run read the cache instead of encoding the dataset again
+    torch.save({"features": feats[:1], "frames": torch.tensor(1), "checksum": torch.tensor(0)}, cache)
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=5, augment=False, model=eff, resume=True))
+    assert len(calls) == 2  # a cache of other data is recomputed, never used

@@ -357,6 +357,10 @@ def train_rl(cfg: RLConfig) -> dict:
                             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
 
     try:
+        if cfg.eval_every and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy
+            t3 = time.perf_counter()
+            logger.log(0, {"eval/success": _evaluate(model, cfg), "train/env_steps": 0})
+            c["eval_s"] += time.perf_counter() - t3
         while c["env_steps"] < cfg.env_steps:
             t0 = time.perf_counter()
             if algo.grouped:

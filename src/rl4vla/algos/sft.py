@@ -66,8 +66,12 @@ class SFTConfig:
 PRESETS = {
     "debug": SFTConfig(preset="debug", steps=20, batch_size=8, checkpoint_every=10, eval_every=0, eval_episodes=4,
                        model=VLAConfig(d_model=64, layers=2, heads=2, patch_grid=4)),
-    "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500),
-    "sft": SFTConfig(preset="sft", steps=6000, batch_size=64, eval_every=1000, eval_episodes=64),
+    # the frozen pretrained EfficientNet-Lite0 beat the conv encoder trained from scratch (README, measured):
+    # 0.33 vs 0.02 in-distribution after SFT on 2,000 demos; features are encoded once and cached on disk
+    "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500, augment=False,
+                        model=VLAConfig(image_encoder="efficientnet", patch_grid=4)),
+    "sft": SFTConfig(preset="sft", steps=10000, batch_size=64, eval_every=0, eval_episodes=128, augment=False,
+                     model=VLAConfig(image_encoder="efficientnet", patch_grid=4)),
 }
 
 
@@ -150,6 +154,25 @@ def evaluate_in_distribution(model: SmallVLA, episodes: int, workers: int, image
     return summarize(res)["in-distribution"]["success_rate"]
 
 
+def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
+    """The frozen encoder's features of every frame (N, P, 1280), kept on disk (float16) beside the run so a
+    resumed run does not encode the dataset again; recomputed when the file does not match the data."""
+    if path.exists():
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        if ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb):
+            return ck["features"].float()
+    feats = model.frozen_features(data.rgb, progress=True)
+    _atomic_torch_save({"features": feats.half(), "frames": torch.tensor(len(data)),
+                        "checksum": torch.tensor(_frames_checksum(data.rgb))}, path)
+    return feats
+
+
+def _frames_checksum(rgb: np.ndarray) -> int:
+    """A cheap fingerprint of the frames (a strided sample), to notice a cache from other data."""
+    sample = np.ascontiguousarray(rgb[:: max(1, len(rgb) // 64), ::7, ::7])
+    return int(np.frombuffer(sample.tobytes(), np.uint8).astype(np.int64).sum() % (2**31))
+
+
 def train_sft(cfg: SFTConfig) -> dict:
     from rl4vla.data.demos import DemoDataset
 
@@ -178,7 +201,7 @@ def train_sft(cfg: SFTConfig) -> dict:
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
     feats = None
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
-        feats = model.frozen_features(data.rgb)
+        feats = cached_features(model, data, run / "image_features.pt")
     logger = _Logger(run)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
