@@ -26,8 +26,9 @@ from tqdm import tqdm
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
-from rl4vla.algos.sft import _atomic_torch_save, _Logger, evaluate_in_distribution
+from rl4vla.algos.sft import RunLogger, evaluate_in_distribution
 from rl4vla.policy.vla import SmallVLA
+from rl4vla.util import atomic_torch_save
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ def train_rl(cfg: RLConfig) -> dict:
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"])
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
                                    max_steps=cfg.max_episode_steps), [cond])
-    logger = _Logger(run)
+    logger = RunLogger(run)
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")
     t_session, wall0 = time.perf_counter(), c["wall_s"]
@@ -353,7 +354,7 @@ def train_rl(cfg: RLConfig) -> dict:
 
     def save():
         c["wall_s"] = wall0 + time.perf_counter() - t_session
-        _atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
+        atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
                             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
 
     try:

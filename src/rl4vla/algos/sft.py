@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
+from rl4vla.util import atomic_torch_save
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,7 @@ def sft_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-class _Logger:
+class RunLogger:
     """JSONL (always) and TensorBoard (when installed) under fixed namespaces."""
 
     def __init__(self, run: Path):
@@ -162,7 +156,7 @@ def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
         if ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb):
             return ck["features"].float()
     feats = model.frozen_features(data.rgb, progress=True)
-    _atomic_torch_save({"features": feats.half(), "frames": torch.tensor(len(data)),
+    atomic_torch_save({"features": feats.half(), "frames": torch.tensor(len(data)),
                         "checksum": torch.tensor(_frames_checksum(data.rgb))}, path)
     return feats
 
@@ -202,13 +196,13 @@ def train_sft(cfg: SFTConfig) -> dict:
     feats = None
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
         feats = cached_features(model, data, run / "image_features.pt")
-    logger = _Logger(run)
+    logger = RunLogger(run)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
     t0, seen = time.perf_counter(), 0
 
     def save():
-        _atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
+        atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
                             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
 
     try:

@@ -13,7 +13,6 @@ actor-critic does (RECIPE.md). pi(a) = product of the 7 token probabilities.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from rl4vla.policy.base import PolicyOutput
 from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
 from rl4vla.policy.tokenizer import ACTION_DIM, ActionTokenizer
+from rl4vla.util import atomic_torch_save
 
 CHECKPOINT_FORMAT = "rl4vla-vla"
 PROPRIO_DIM = 10
@@ -328,9 +328,7 @@ class SmallVLA(nn.Module):
 
     def save(self, path: str) -> None:
         """Write atomically (temporary file, then rename)."""
-        tmp = f"{path}.tmp"
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(self.state(), path)
 
     @staticmethod
     def from_state(st: dict) -> SmallVLA:
