@@ -268,6 +268,33 @@ def test_collect_resets_ended_rows_and_bootstraps_truncations():
         env.close()
 
 
+def test_frozen_encoder_features_are_kept_and_rescoring_them_gives_the_behaviour_logprobs():
+    """With EfficientNet (+ keypoints from its stride-16 map), collect stores the frozen features and the
+    update's evaluate on them reproduces the collection log-probs exactly (PPO ratio 1 before any step)."""
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+
+    eff = dataclasses.replace(CFG, image_size=64, patch_grid=2, image_encoder="efficientnet", keypoints=3)
+    torch.manual_seed(0)
+    cache = {t: np.random.default_rng(0).normal(size=384).astype(np.float32) for t in TEXTS}
+    model = SmallVLA(eff, make_model().tokenizer, cache)
+    env = TabletopVecEnv(EnvConfig(num_envs=2, workers=0, image_size=64, max_steps=3))
+    try:
+        roll = collect(env, model, EpisodeStream(CONDITIONS["in-distribution"], 10_000).draw(2), num_steps=3)
+    finally:
+        env.close()
+    feature_dim = 2 * 2 * 1280 + 4 * 2 * 2 * 112  # 2x2 stride-32 tokens + the 4x4 stride-16 map
+    assert roll.image_features.shape == (3, 2, feature_dim) and roll.image_features.dtype == np.float16
+    flat = np.arange(6)
+    obs = roll.obs(flat)
+    assert obs["image_features"].shape == (6, feature_dim)
+    with torch.no_grad():
+        logp = model.evaluate(obs, torch.as_tensor(roll.tokens.reshape(6, 7)))[0]
+        again = model.evaluate({k: v for k, v in obs.items() if k != "image_features"},
+                               torch.as_tensor(roll.tokens.reshape(6, 7)))[0]
+    torch.testing.assert_close(logp.numpy(), roll.logprobs.reshape(-1), rtol=0, atol=1e-4)
+    torch.testing.assert_close(again, logp, rtol=0, atol=1e-2)  # from pixels: same encoder, no fp16 rounding
+
+
 # ----- the trainer ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def init_ckpt(tmp_path_factory):

@@ -94,7 +94,7 @@ def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, 
     cache = tmp_path / "run" / "image_features.pt"
     assert cache.exists() and len(calls) == 1
     feats = torch.load(cache, weights_only=True)["features"]
-    assert feats.shape[:2] == (calls[0], 4) and feats.dtype == torch.float16
+    assert feats.shape == (calls[0], 4 * 1280) and feats.dtype == torch.float16  # 2x2 patches of 1280
     sft.train_sft(_cfg(demos, tmp_path / "run", steps=4, augment=False, model=eff, resume=True))
     assert len(calls) == 1  # the resumed run read the cache instead of encoding the dataset again
     torch.save({"features": feats[:1], "frames": torch.tensor(1), "checksum": torch.tensor(0)}, cache)

@@ -130,11 +130,11 @@ def test_keypoint_tokens_read_out_the_position_and_features_of_a_peak():
     fmap[0, 5] = 0.5
     enc.stem = torch.nn.Identity()  # feed a known feature map straight to the readout
     with torch.no_grad():
-        enc.heat.weight.zero_()
-        enc.heat.bias.zero_()
-        enc.heat.weight[:, 0] = 100.0  # every keypoint looks for channel 0
+        enc.kp.heat.weight.zero_()
+        enc.kp.heat.bias.zero_()
+        enc.kp.heat.weight[:, 0] = 100.0  # every keypoint looks for channel 0
     enc.net = torch.nn.Sequential(torch.nn.Conv2d(96, 32, 1))
     kp = enc(fmap)[:, 4:]  # (1, 3, d)
     x, y = -1 + 2 * 3 / 3, -1 + 2 * 1 / 3  # column 3 of 4 -> x = 1; row 1 of 4 -> y = -1/3
-    want = enc.kp_proj(torch.cat([fmap[0, :, 1, 3], torch.tensor([x, y])])) + enc.kp_id[0]
+    want = enc.kp.proj(torch.cat([fmap[0, :, 1, 3], torch.tensor([x, y])])) + enc.kp.kp_id[0]
     torch.testing.assert_close(kp[0], want, rtol=1e-4, atol=1e-4)

@@ -66,6 +66,7 @@ class Rollout:
     last_value: np.ndarray  # (N,) V(obs after the last step): the future of episodes still running
     valid: np.ndarray  # (T, N) bool: False for filler steps after a trajectory's end
     initial: list[Episode]  # (N,) the episode each row started the rollout with
+    image_features: np.ndarray | None = None  # (T, N, F) float16 frozen-encoder features, when the policy has them
     episode_success: list[bool] = field(default_factory=list)  # one entry per finished (valid) episode
     episode_return: list[float] = field(default_factory=list)
     sim_s: float = 0.0  # seconds in env.reset / env.step
@@ -79,8 +80,11 @@ class Rollout:
     def obs(self, flat_idx: np.ndarray) -> dict:
         """Observations of flat sample indices (t * N + n), as the policy takes them."""
         t, n = np.divmod(np.asarray(flat_idx), self.rgb.shape[1])
-        return {"rgb": self.rgb[t, n], "instruction": [self.instructions[i][j] for i, j in zip(t, n)],
-                "proprio": self.proprio[t, n]}
+        obs = {"rgb": self.rgb[t, n], "instruction": [self.instructions[i][j] for i, j in zip(t, n)],
+               "proprio": self.proprio[t, n]}
+        if self.image_features is not None:
+            obs["image_features"] = torch.from_numpy(self.image_features[t, n])
+        return obs
 
     def trajectory_returns(self) -> np.ndarray:
         """(N,) each row's summed reward over its valid steps (trajectory algorithms)."""
@@ -122,6 +126,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     f32 = {k: np.zeros((num_steps, n), np.float32) for k in ("logprobs", "values", "rewards", "bootstrap")}
     flags = {k: np.zeros((num_steps, n), bool) for k in ("terminated", "truncated", "valid")}
     instructions: list[list[str]] = []
+    image_features = None
     alive = np.ones(n, bool)  # rows whose trajectory is still being recorded
     successes, returns = [], []
     steps = num_steps
@@ -131,6 +136,11 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
         out = model.act(obs, temperature)
         policy_s += time.perf_counter() - t0
         rgb[t], tokens[t], proprio[t] = obs["rgb"], out.tokens, proprio_from_state(obs["state"])
+        feats = (out.extras or {}).get("image_features")
+        if feats is not None:  # the frozen encoder's output: updates reuse it instead of encoding again
+            if image_features is None:
+                image_features = np.zeros((num_steps, *feats.shape), np.float16)
+            image_features[t] = feats
         instructions.append(list(obs["instruction"]))
         f32["logprobs"][t], f32["values"][t] = out.logprob, out.value
         flags["valid"][t] = alive
@@ -172,5 +182,6 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     cut = slice(0, steps)
     return Rollout(rgb=rgb[cut], instructions=instructions[:steps], proprio=proprio[cut], tokens=tokens[cut],
                    **{k: v[cut] for k, v in f32.items()}, **{k: v[cut] for k, v in flags.items()},
-                   last_value=last_value, initial=list(episodes), episode_success=successes,
+                   last_value=last_value, initial=list(episodes),
+                   image_features=None if image_features is None else image_features[cut], episode_success=successes,
                    episode_return=returns, sim_s=sim_s, policy_s=policy_s)

@@ -149,11 +149,12 @@ def evaluate_in_distribution(model: SmallVLA, episodes: int, workers: int, image
 
 
 def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
-    """The frozen encoder's features of every frame (N, P, 1280), kept on disk (float16) beside the run so a
+    """The frozen encoder's features of every frame (N, F), kept on disk (float16) beside the run so a
     resumed run does not encode the dataset again; recomputed when the file does not match the data."""
     if path.exists():
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        if ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb):
+        same = ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb)
+        if same and ck["features"].shape[1:] == (model.image_encoder.feature_dim,):
             return ck["features"].float()
     feats = model.frozen_features(data.rgb, progress=True)
     atomic_torch_save({"features": feats.half(), "frames": torch.tensor(len(data)),

