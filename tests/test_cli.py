@@ -59,3 +59,13 @@ def test_render_writes_videos_and_a_contact_sheet(tmp_path):
     index = json.loads((tmp_path / "media.json").read_text())  # what `rl4vla report --media` links
     assert [v["file"] for v in index["videos"]] == [f for f in files if f.endswith((".mp4", ".gif"))]
     assert index["videos"][0]["success"] is True
+
+
+@pytest.mark.parametrize("encoder", ["conv", "efficientnet"])
+def test_bench_policy_json_reports_throughput_and_rollout_step_time(capsys, encoder):
+    assert main(["bench", "policy", "--json", "--repeats", "1", "--batch", "4", "--train-batch", "4",
+                 "--rollout-batch", "2", "--model.image-encoder", encoder, "--model.image-size", "64",
+                 "--model.d-model", "32", "--model.layers", "1", "--model.heads", "2", "--model.patch-grid", "2"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["image_encoder"] == encoder and out["rollout_batch"] == 2
+    assert out["infer_samples_per_s"] > 0 and out["train_samples_per_s"] > 0 and out["rollout_step_policy_ms"] > 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rl4vla.algos.sft import PRESETS
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 
@@ -21,10 +22,12 @@ class BenchPolicyConfig:
     """inference batch size"""
     train_batch: int = 64
     """training batch size"""
+    rollout_batch: int = 16
+    """env rows of a rollout step (the issue's target: policy time per 16-env step below sim time)"""
     repeats: int = 5
     """timed repeats; the median is reported"""
-    model: VLAConfig = VLAConfig()
-    """architecture"""
+    model: VLAConfig = PRESETS["sft"].model
+    """architecture (default: the SFT presets' model; `--model.image-encoder conv` for the other encoder)"""
     json: bool = False
     """print one JSON object"""
 
@@ -42,14 +45,20 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
     o = obs(cfg.batch)
     model.eval()
     model.act(o)  # warm-up (and the one-off text-encoder load)
-    infer = []
+    infer, step_ms = [], []
+    o16 = obs(cfg.rollout_batch)
     for _ in range(cfg.repeats):
         t = time.perf_counter()
         model.act(o, temperature=1.0)
         infer.append(cfg.batch / (time.perf_counter() - t))
+        t = time.perf_counter()
+        model.act(o16, temperature=1.0)
+        step_ms.append(1000 * (time.perf_counter() - t))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ot = obs(cfg.train_batch)
+    if model.has_frozen_image_encoder:  # trainers encode frames once and train on the cached features
+        ot["image_features"] = model.frozen_features(ot["rgb"])
     tokens = torch.as_tensor(rng.integers(0, 256, (cfg.train_batch, 7)))
     train = []
     for r in range(cfg.repeats + 1):
@@ -61,12 +70,14 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
         if r:  # the first step is a warm-up
             train.append(cfg.train_batch / (time.perf_counter() - t))
     out = {"infer_samples_per_s": float(np.median(infer)), "train_samples_per_s": float(np.median(train)),
-           "batch": cfg.batch, "train_batch": cfg.train_batch,
+           "rollout_step_policy_ms": float(np.median(step_ms)), "rollout_batch": cfg.rollout_batch,
+           "image_encoder": cfg.model.image_encoder, "batch": cfg.batch, "train_batch": cfg.train_batch,
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
     if cfg.json:
         print(json.dumps(out))
     else:
-        print(f"inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); training "
+        print(f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
+              f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.rollout_batch}-env rollout step; training "
               f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params")
     return out
