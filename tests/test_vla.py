@@ -155,3 +155,16 @@ def test_efficientnet_inference_folding_keeps_the_pretrained_features():
         got = enc.features(x)
     assert got.shape == (2, enc.feature_dim) == (2, 4 * 1280 + 16 * 112)
     torch.testing.assert_close(got[:, : want.shape[1]], want, rtol=1e-4, atol=1e-3)
+
+
+def test_gaussian_token_targets_rank_near_misses_above_far_misses():
+    logits = torch.zeros(1, 7, 256)
+    tokens = torch.full((1, 7), 100)
+    assert torch.isclose(sft_loss(logits, tokens, 0.0), torch.log(torch.tensor(256.0)))  # uniform: log(bins)
+    near, far = logits.clone(), logits.clone()
+    near[..., 102] = 5.0  # the mass sits 2 bins from the demo's bin
+    far[..., 140] = 5.0  # 40 bins away
+    assert sft_loss(near, tokens, 0.0) == sft_loss(far, tokens, 0.0)  # one-hot CE cannot tell them apart
+    assert sft_loss(near, tokens, 2.0) < sft_loss(far, tokens, 2.0)
+    with pytest.raises(ValueError, match="label_sigma"):
+        sft_loss(logits, tokens, -1.0)

@@ -47,6 +47,8 @@ class SFTConfig:
     """gradient-norm clip"""
     augment: bool = True
     """random +-4 px shifts of the frames"""
+    label_sigma: float = 0.0
+    """0: one-hot token targets (OpenVLA); > 0: Gaussian targets over neighbouring bins with this std (bins)"""
     seed: int = 0
     """seed of initialisation, data order and augmentation"""
     checkpoint_every: int = 200
@@ -99,11 +101,21 @@ def shift_augment(rgb: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np
     return np.stack([padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
 
 
-def sft_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the batch and the 7 dimensions. logits (B, 7, bins), tokens (B, 7)."""
+def sft_loss(logits: torch.Tensor, tokens: torch.Tensor, label_sigma: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy over the batch and the 7 dimensions. logits (B, 7, bins), tokens (B, 7).
+
+    label_sigma > 0: the target is a discretised Gaussian over the bins around the demo's bin (std in bins)
+    instead of one-hot (OpenVLA), so a near miss costs less than a far one: bins are ordered."""
     if logits.shape[:2] != tokens.shape:
         raise ValueError(f"logits {tuple(logits.shape)} do not match tokens {tuple(tokens.shape)}")
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
+    if label_sigma < 0:
+        raise ValueError(f"label_sigma must be >= 0, got {label_sigma}")
+    flat, target = logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1)
+    if label_sigma == 0:
+        return F.cross_entropy(flat, target)
+    bins = torch.arange(flat.shape[-1], device=flat.device, dtype=torch.float32)
+    soft = torch.softmax(-0.5 * ((bins[None] - target[:, None].float()) / label_sigma) ** 2, -1)  # (B*7, bins)
+    return -(soft * F.log_softmax(flat, -1)).sum(-1).mean()
 
 
 class RunLogger:
@@ -216,7 +228,7 @@ def train_sft(cfg: SFTConfig) -> dict:
                    "image_features": None if feats is None else feats[idx]}
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
-            loss = sft_loss(model.logits(obs, all_tokens[idx]), all_tokens[idx])
+            loss = sft_loss(model.logits(obs, all_tokens[idx]), all_tokens[idx], cfg.label_sigma)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
