@@ -83,3 +83,26 @@ def test_corrupt_or_truncated_files_are_reported(tmp_path):
         DemoDataset(tmp_path)
     with pytest.raises(DatasetError, match="rl4vla collect"):
         DemoDataset(tmp_path / "nowhere")
+
+
+def test_noise_injection_perturbs_execution_but_records_the_expert_action(tmp_path, capsys):
+    from rl4vla.bench.expert import MAX_STEP
+
+    clean, noisy = tmp_path / "clean", tmp_path / "noisy"
+    assert _collect(clean, 4) == 0
+    assert main(["collect", "--out", str(noisy), "--episodes", "4", "--num-envs", "4", "--workers", "0",
+                 "--image-size", "32", "--noise", "0.006"]) == 0
+    a, b = DemoDataset(clean), DemoDataset(noisy)
+    assert b.meta["noise"] == 0.006 and a.meta["noise"] == 0.0
+    pairs = [(ea, eb) for ea in a.episodes for eb in b.episodes if ea.episode == eb.episode]
+    assert pairs  # (deterministic: the seeds fix which noisy episodes succeed)
+    for ea, eb in pairs:
+        assert np.array_equal(ea.rgb[0], eb.rgb[0])  # same initial state; the first noisy action acts after it
+        assert not np.array_equal(ea.proprio[1:3], eb.proprio[1:3])  # the executed actions were perturbed
+    # recorded labels are clean expert actions: never beyond the expert's step limit, which noise would exceed
+    assert np.linalg.norm(b.actions[:, :3], axis=1).max() <= MAX_STEP + 1e-6
+    assert main(["collect", "--out", str(noisy), "--episodes", "8", "--num-envs", "4", "--workers", "0",
+                 "--image-size", "32"]) == 2
+    assert "noise=0.006" in capsys.readouterr().err
+    assert main(["collect", "--out", str(tmp_path / "x"), "--noise", "0.5"]) == 2
+    assert "--noise must be in [0, 0.02]" in capsys.readouterr().err

@@ -117,6 +117,10 @@ class CollectConfig:
     """env worker processes (0 = in this process)"""
     image_size: int = 128
     """frame size in pixels"""
+    noise: float = 0.0
+    """DART-style noise injection (Laskey et al. 2017): std in metres of Gaussian noise added to the executed
+    translation (and noise * 10 rad to the yaw); the recorded action stays the expert's clean one, so the
+    demos show how to recover from the small errors a learned policy makes (0 = the plain expert)"""
 
 
 @dataclass(frozen=True)

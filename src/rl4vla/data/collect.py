@@ -20,7 +20,7 @@ from rl4vla.util import atomic_write_text
 def _new_meta(cfg: CollectConfig) -> dict:
     return {"format": FORMAT, "version": VERSION, "image_size": cfg.image_size, "seed": cfg.seed,
             "conditions": list(cfg.conditions), "shards": [], "episodes": 0, "transitions": 0, "next_index": 0,
-            "action_q01": None, "action_q99": None}
+            "action_q01": None, "action_q99": None, "noise": cfg.noise}
 
 
 def collect(cfg: CollectConfig) -> dict:
@@ -29,14 +29,16 @@ def collect(cfg: CollectConfig) -> dict:
 
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
+    if not 0 <= cfg.noise <= 0.02:
+        raise ValueError(f"--noise must be in [0, 0.02] m (the expert moves at most 0.035 m a step), got {cfg.noise}")
     conds = resolve_conditions(cfg.conditions)
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
     if (root / "meta.json").exists():
         meta = read_meta(root)
-        for key in ("image_size", "seed", "conditions"):
+        for key in ("image_size", "seed", "conditions", "noise"):
             want = list(cfg.conditions) if key == "conditions" else getattr(cfg, key)
-            if meta[key] != want:
+            if meta.get(key, 0.0) != want:
                 raise ValueError(f"{root} was collected with {key}={meta[key]!r}; got {want!r}. "
                                  "Use the same settings to append, or another --out")
     else:
@@ -55,7 +57,8 @@ def collect(cfg: CollectConfig) -> dict:
             start = meta["next_index"]
             idx = range(start, start + cfg.num_envs)
             eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in idx]
-            kept = _run_wave(env, expert, eps)[: cfg.episodes - meta["episodes"]]
+            noise = np.random.default_rng([cfg.seed, start]) if cfg.noise else None  # resumable: seeded per wave
+            kept = _run_wave(env, expert, eps, cfg.noise, noise)[: cfg.episodes - meta["episodes"]]
             shard = f"shard_{len(meta['shards']):05d}.h5"
             if kept:
                 write_shard(root / shard, kept)
@@ -71,8 +74,10 @@ def collect(cfg: CollectConfig) -> dict:
     return meta
 
 
-def _run_wave(env: TabletopVecEnv, expert, eps) -> list[Episode]:
-    """Play one wave; keep successful episodes, cut 6 steps into success, drop near-idle steps."""
+def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
+              rng: np.random.Generator | None = None) -> list[Episode]:
+    """Play one wave; keep successful episodes, cut 6 steps into success, drop near-idle steps.
+    With noise > 0 the executed actions are perturbed; the recorded ones are the expert's."""
     n = env.num_envs
     obs, _ = env.reset(options={"episodes": eps})
     frames = [[] for _ in range(n)]
@@ -87,7 +92,12 @@ def _run_wave(env: TabletopVecEnv, expert, eps) -> list[Episode]:
             frames[j].append(obs["rgb"][j])
             actions[j].append(act[j])
             proprio[j].append(prop[j])
-        obs, _, term, trunc, info = env.step(act)
+        executed = act
+        if noise:
+            executed = act.copy()
+            executed[:, :3] += rng.normal(0.0, noise, (n, 3))
+            executed[:, 5] += rng.normal(0.0, 10 * noise, n)
+        obs, _, term, trunc, info = env.step(executed)
         streak = np.where(info["success"], streak + 1, 0)
         done |= (streak >= SUCCESS_STREAK) | term | trunc
         if done.all():
