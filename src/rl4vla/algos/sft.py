@@ -167,9 +167,9 @@ def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         same = ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb)
         if same and ck["features"].shape[1:] == (model.image_encoder.feature_dim,):
-            return ck["features"].float()
-    feats = model.frozen_features(data.rgb, progress=True)
-    atomic_torch_save({"features": feats.half(), "frames": torch.tensor(len(data)),
+            return ck["features"]
+    feats = model.frozen_features(data.rgb, progress=True)  # float16; batches are made float by the model
+    atomic_torch_save({"features": feats, "frames": torch.tensor(len(data)),
                         "checksum": torch.tensor(_frames_checksum(data.rgb))}, path)
     return feats
 

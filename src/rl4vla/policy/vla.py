@@ -318,13 +318,14 @@ class SmallVLA(nn.Module):
         return isinstance(self.image_encoder, EfficientNetEncoder)
 
     def frozen_features(self, rgb: np.ndarray, batch: int = 128, progress: bool = False) -> torch.Tensor:
-        """(N, F) features of the frozen image encoder, computed in batches (for caching)."""
+        """(N, F) float16 features of the frozen image encoder, computed in batches (for caching; float16
+        halves the memory of a large dataset's cache, and acting rounds its features the same way)."""
         from tqdm import tqdm
 
         if not self.has_frozen_image_encoder:
             raise ValueError("only a frozen image encoder's features can be cached")
         starts = tqdm(range(0, len(rgb), batch), desc="encode frames", unit="batch", disable=not progress)
-        return torch.cat([self.image_encoder.features(self._images(rgb[i : i + batch])) for i in starts])
+        return torch.cat([self.image_encoder.features(self._images(rgb[i : i + batch])).half() for i in starts])
 
     def _forward(self, prefix: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, n_prefix, d), tokens (B, k) with k <= 6 given actions -> logits (B, k+1, bins), h0 (B, d)."""
