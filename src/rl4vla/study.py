@@ -76,11 +76,11 @@ class StudyConfig:
     """optimizer steps of the SFT baseline, from scratch on the large set"""
     sft_batch_size: int = 64
     """SFT samples per optimizer step (both SFT runs)"""
-    sft_eval_every: int = 500
+    sft_eval_every: int = 1000
     """SFT steps between in-distribution evaluations logged as curves (0 = only at the end)"""
     rl_env_steps: int = 128_000
     """env steps of each of PPO, GRPO and DPO (paper: PPO passed SFT-16k after ~0.4M; its code default 2M)"""
-    rl_eval_every: int = 10
+    rl_eval_every: int = 20
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
     """pinned in-distribution episodes of each in-training evaluation (SFT and RL curves)"""
