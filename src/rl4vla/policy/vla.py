@@ -230,7 +230,7 @@ def _fold_for_inference(net: nn.Module) -> None:
 
     net._bn0 = fold(net._conv_stem, net._bn0)
     for b in net._blocks:
-        if getattr(b, "_expand_conv", None) is not None and b._block_args.expand_ratio != 1:
+        if b._block_args.expand_ratio != 1:  # the library builds an expansion conv only then
             b._bn0 = fold(b._expand_conv, b._bn0)
         b._bn1 = fold(b._depthwise_conv, b._bn1)
         b._bn2 = fold(b._project_conv, b._bn2)
@@ -325,7 +325,11 @@ class SmallVLA(nn.Module):
         if not self.has_frozen_image_encoder:
             raise ValueError("only a frozen image encoder's features can be cached")
         starts = tqdm(range(0, len(rgb), batch), desc="encode frames", unit="batch", disable=not progress)
-        return torch.cat([self.image_encoder.features(self._images(rgb[i : i + batch])).half() for i in starts])
+        return torch.cat([self._stored_features(rgb[i : i + batch]) for i in starts])
+
+    def _stored_features(self, rgb) -> torch.Tensor:
+        """The frozen encoder's features of a batch of frames, in the float16 form trainers store."""
+        return self.image_encoder.features(self._images(rgb).to(self.pos.device)).half()
 
     def _forward(self, prefix: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, n_prefix, d), tokens (B, k) with k <= 6 given actions -> logits (B, k+1, bins), h0 (B, d)."""
@@ -375,8 +379,8 @@ class SmallVLA(nn.Module):
         a trainer can score the same observations later without running the encoder again."""
         feats = None
         if self.has_frozen_image_encoder and obs.get("image_features") is None:
-            # rounded to float16 as trainers store them, so acting and later scoring see the same input
-            feats = self.image_encoder.features(self._images(obs["rgb"]).to(self.pos.device)).half()
+            # as trainers store them (float16), so acting and later scoring see the same input
+            feats = self._stored_features(obs["rgb"])
             obs = {**obs, "image_features": feats}
         prefix = self.prefix(obs)
         b, n0 = prefix.shape[0], self.n_prefix
