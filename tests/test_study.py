@@ -122,7 +122,7 @@ def test_presets_fit_their_time_budgets():
     minutes = {n: sum(study.expected_wall_s(c).values()) / 60 for n, c in study.PRESETS.items()}
     assert minutes["quick"] <= 20 and minutes["standard"] <= 180
     quick, standard = study.PRESETS["quick"], study.PRESETS["standard"]
-    assert quick.warmup_demos == standard.warmup_demos == 140 and standard.sft_demos == 2000
+    assert quick.warmup_demos == standard.warmup_demos == 140 and standard.sft_demos >= 2000
     assert quick.rl_env_steps < standard.rl_env_steps and len(standard.eval_seeds) == 3
     with pytest.raises(ValueError, match="unknown condition|valid"):
         study.plan(dataclasses.replace(quick, media_conditions=("no-such-condition",)))

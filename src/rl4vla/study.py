@@ -109,14 +109,18 @@ PRESETS: dict[str, StudyConfig] = {
                          rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16, eval_seeds=(100,),
                          eval_episodes=8, media_conditions=("in-distribution", "unseen-table", "unseen-object",
                                                             "unseen-init-pose"), media_size=128),
-    # ~1.8 h on 2 cores (expected_wall_s): demos ~6 min, SFT ~20, RL ~59 (3 x 20), eval ~20, media+report ~1
-    "standard": StudyConfig(preset="standard"),
+    # ~2 h on 2 cores (expected_wall_s): demos ~12 min, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of
+    # about 60%), RL ~52 (3 x 102,400 env steps), evaluation ~18 (16 conditions x 3 seeds x 8 episodes), media ~2
+    "standard": StudyConfig(preset="standard", sft_demos=4000, sft_steps=16_000, sft_eval_every=2000,
+                            rl_env_steps=102_400, eval_episodes=8),
 }
 
 
 # speeds measured on the 2-core machine (small VLA, 128 px, 2 workers): the basis of expected_wall_s
-SPEEDS = {"demos_per_s": 2000 / 360, "sft_samples_per_s": 450.0, "rl_env_steps_per_s": 120.0,
-          "eval_episodes_per_s": 16 / 5, "media_episodes_per_s": 1.0, "stage_overhead_s": 5.0}
+# (SFT trains on frozen-encoder features cached once per dataset: ~23 frames per demo encoded at ~200 frames/s)
+SPEEDS = {"demos_per_s": 2000 / 360, "encode_demos_per_s": 200 / 23, "sft_samples_per_s": 680.0,
+          "rl_env_steps_per_s": 108.0, "eval_episodes_per_s": 1.8, "media_episodes_per_s": 1.0,
+          "stage_overhead_s": 5.0}
 
 
 def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]:
@@ -125,9 +129,10 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
     train_eval = cfg.train_eval_episodes / v["eval_episodes_per_s"]
     cost["demos_warmup"] = cfg.warmup_demos / v["demos_per_s"]
     cost["demos_sft"] = max(0, cfg.sft_demos - cfg.warmup_demos) / v["demos_per_s"]
-    for name, steps in (("warmup", cfg.warmup_steps), ("sft", cfg.sft_steps)):
+    for name, steps, demos in (("warmup", cfg.warmup_steps, cfg.warmup_demos), ("sft", cfg.sft_steps, cfg.sft_demos)):
         evals = 1 + (steps - 1) // cfg.sft_eval_every if cfg.sft_eval_every else 1
-        cost[name] = steps * cfg.sft_batch_size / v["sft_samples_per_s"] + evals * train_eval
+        cost[name] = (demos / v["encode_demos_per_s"] + steps * cfg.sft_batch_size / v["sft_samples_per_s"]
+                      + evals * train_eval)
     rollouts = -(-cfg.rl_env_steps // (cfg.num_envs * EPISODE_STEPS))
     for algo in RL_ALGOS:
         evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
