@@ -35,8 +35,9 @@ def test_batch_order_depends_only_on_seed_and_step():
     assert not np.array_equal(a[0], sft.batch_indices(50, 8, 1, 0))
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monkeypatch):
-    straight = sft.train_sft(_cfg(demos, tmp_path / "straight"))
+@pytest.mark.parametrize("aux", [0.0, 1.0])
+def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monkeypatch, aux):
+    straight = sft.train_sft(_cfg(demos, tmp_path / "straight", aux_weight=aux))
     real = sft.batch_indices
 
     def killed_at_step_3(n, b, seed, step):
@@ -46,13 +47,13 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monke
 
     monkeypatch.setattr(sft, "batch_indices", killed_at_step_3)
     with pytest.raises(KeyboardInterrupt):
-        sft.train_sft(_cfg(demos, tmp_path / "resumed"))
+        sft.train_sft(_cfg(demos, tmp_path / "resumed", aux_weight=aux))
     ck = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
-    assert ck["step"] == 3
+    assert ck["step"] == 3 and (ck["aux_head"] is None) == (aux == 0)
     monkeypatch.setattr(sft, "batch_indices", real)
     with pytest.raises(ValueError, match="--resume"):
-        sft.train_sft(_cfg(demos, tmp_path / "resumed"))
-    resumed = sft.train_sft(_cfg(demos, tmp_path / "resumed", resume=True))
+        sft.train_sft(_cfg(demos, tmp_path / "resumed", aux_weight=aux))
+    resumed = sft.train_sft(_cfg(demos, tmp_path / "resumed", aux_weight=aux, resume=True))
     assert resumed["steps"] == straight["steps"] == 6
     a = SmallVLA.load(str(tmp_path / "straight" / "model.pt")).state_dict()
     b = SmallVLA.load(str(tmp_path / "resumed" / "model.pt")).state_dict()
@@ -62,8 +63,12 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monke
     init = SmallVLA(VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2), SmallVLA.load(
         str(tmp_path / "straight" / "model.pt")).tokenizer).state_dict()
     assert max((a[k] - init[k]).abs().max().item() for k in a) > 1e-3
-    steps = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "metrics.jsonl")]
-    assert 6 in steps
+    logs = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl")]
+    assert 6 in [r["step"] for r in logs]
+    assert any("losses/aux_position" in r for r in logs) == (aux > 0)
+    if aux:
+        with pytest.raises(ValueError, match="aux-weight"):  # switching the auxiliary loss off mid-run
+            sft.train_sft(_cfg(demos, tmp_path / "resumed", steps=7, resume=True))
 
 
 def test_trained_checkpoint_evaluates_from_the_command_line(demos, tmp_path, capsys):
@@ -100,3 +105,32 @@ def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, 
     torch.save({"features": feats[:1], "frames": torch.tensor(1), "checksum": torch.tensor(0)}, cache)
     sft.train_sft(_cfg(demos, tmp_path / "run", steps=5, augment=False, model=eff, resume=True))
     assert len(calls) == 2  # a cache of other data is recomputed, never used
+
+
+def test_aux_targets_are_the_placements_and_drop_the_object_once_the_gripper_toggles():
+    from rl4vla.data.demos import Episode
+
+    def ep(n, toggle_at, obj, rec):
+        a = np.zeros((n, 7), np.float32)
+        a[:, 6] = 1.0
+        if toggle_at is not None:
+            a[toggle_at:, 6] = -1.0
+        return Episode(rgb=np.zeros((n, 2, 2, 3), np.uint8), actions=a, proprio=np.zeros((n, 10), np.float32),
+                       instruction="i", condition="in-distribution", success=True,
+                       episode={"objects": [{"x": obj[0], "y": obj[1]}, {"x": 9.0, "y": 9.0}],
+                                "receptacles": [{"x": rec[0], "y": rec[1]}]})
+
+    t, m = sft.aux_targets([ep(4, 2, (0.1, -0.05), (-0.2, 0.15)), ep(3, None, (0.0, 0.02), (0.05, 0.0))])
+    assert t.shape == m.shape == (7, 4)
+    np.testing.assert_allclose(t[0], np.float32([0.1, -0.05, -0.2, 0.15]) * sft.AUX_SCALE, rtol=1e-6)
+    np.testing.assert_array_equal(m[:4, :2].ravel(), [1, 1, 1, 1, 0, 0, 0, 0])  # object gone from the toggle on
+    assert m[:, 2:].all() and m[4:].all()  # receptacles always; an episode without a toggle keeps the object
+    torch.manual_seed(0)
+    head = torch.nn.Linear(2 * 3, 4)
+    tok = torch.randn(7, 2, 3)
+    full = sft.aux_loss(head, tok, torch.as_tensor(t), torch.ones(7, 4))
+    masked = sft.aux_loss(head, tok, torch.as_tensor(t), torch.as_tensor(m))
+    pred = head(tok.flatten(1))
+    want = ((pred - torch.as_tensor(t)) ** 2 * torch.as_tensor(m)).sum() / torch.as_tensor(m).sum()
+    torch.testing.assert_close(masked, want)
+    assert not torch.isclose(full, masked)

@@ -49,6 +49,11 @@ class SFTConfig:
     """random +-4 px shifts of the frames"""
     label_sigma: float = 0.0
     """0: one-hot token targets (OpenVLA); > 0: Gaussian targets over neighbouring bins with this std (bins)"""
+    aux_weight: float = 0.0
+    """weight of an auxiliary loss that regresses the target object's and receptacle's table positions (x, y;
+    known in simulation, stored in each demo's episode) from the image tokens, so they learn to locate them
+    from few demos; the object's only until the first gripper toggle (it moves once grasped). A training
+    aid: the policy never sees positions. 0 = off (OpenVLA)"""
     seed: int = 0
     """seed of initialisation, data order and augmentation"""
     checkpoint_every: int = 200
@@ -118,6 +123,36 @@ def sft_loss(logits: torch.Tensor, tokens: torch.Tensor, label_sigma: float = 0.
     bins = torch.arange(flat.shape[-1], device=flat.device, dtype=torch.float32)
     soft = torch.softmax(-0.5 * ((bins[None] - target[:, None].float()) / label_sigma) ** 2, -1)  # (B*7, bins)
     return -(soft * F.log_softmax(flat, -1)).sum(-1).mean()
+
+
+AUX_SCALE = 10.0  # table positions (m, within ~0.3 of the centre) times this: targets of order 1
+
+
+def aux_targets(episodes) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame of the demos (in dataset order): targets (N, 4) = AUX_SCALE x (object x, y, receptacle x, y)
+    of the episode's target object and receptacle as placed, and a mask (N, 4) that drops the object's
+    entries from the first gripper toggle on (grasped objects move; receptacles stay put)."""
+    targets, masks = [], []
+    for e in episodes:
+        obj, rec = e.episode["objects"][0], e.episode["receptacles"][0]
+        t = len(e.actions)
+        targets.append(np.tile(np.float32([obj["x"], obj["y"], rec["x"], rec["y"]]) * AUX_SCALE, (t, 1)))
+        grip = np.sign(e.actions[:, 6])
+        toggled = np.flatnonzero(grip != grip[0])
+        first = toggled[0] if len(toggled) else t
+        m = np.ones((t, 4), np.float32)
+        m[first:, :2] = 0.0
+        masks.append(m)
+    if not targets:
+        return np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
+    return np.concatenate(targets), np.concatenate(masks)
+
+
+def aux_loss(head: torch.nn.Module, image_tokens: torch.Tensor, targets: torch.Tensor,
+             mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean squared error of the position read-out from the image tokens (B, P, d)."""
+    pred = head(image_tokens.flatten(1))
+    return ((pred - targets) ** 2 * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 class RunLogger:
@@ -196,18 +231,37 @@ def train_sft(cfg: SFTConfig) -> dict:
     torch.manual_seed(cfg.seed)
     tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
     model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
+    if cfg.aux_weight < 0:
+        raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
     model = SmallVLA(model_cfg, tokenizer)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def aux_head_for(m: SmallVLA) -> torch.nn.Module | None:
+        return torch.nn.Linear(m.n_image_tokens * m.cfg.d_model, 4) if cfg.aux_weight > 0 else None
+
+    def optimizer(m: SmallVLA, head) -> torch.optim.Optimizer:
+        params = list(m.parameters()) + ([] if head is None else list(head.parameters()))
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    aux_head = aux_head_for(model)
+    opt = optimizer(model, aux_head)
     step = 0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model = SmallVLA.from_state(ck["model"])
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        aux_head = aux_head_for(model)
+        if (aux_head is None) != (ck.get("aux_head") is None):
+            raise ValueError(f"{ckpt_path} was trained with a different --aux-weight (on/off); resume with the same")
+        if aux_head is not None:
+            aux_head.load_state_dict(ck["aux_head"])
+        opt = optimizer(model, aux_head)
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
         step = int(ck["step"])
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
+    aux_t = aux_m = None
+    if aux_head is not None:
+        aux_t, aux_m = (torch.as_tensor(a) for a in aux_targets(data.episodes))
     feats = None
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
         feats = cached_features(model, data, run / "image_features.pt")
@@ -218,6 +272,7 @@ def train_sft(cfg: SFTConfig) -> dict:
 
     def save():
         atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
+                            "aux_head": None if aux_head is None else aux_head.state_dict(),
                             "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
 
     try:
@@ -230,17 +285,23 @@ def train_sft(cfg: SFTConfig) -> dict:
                    "image_features": None if feats is None else feats[idx]}
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
-            loss = sft_loss(model.logits(obs, all_tokens[idx]), all_tokens[idx], cfg.label_sigma)
+            prefix = model.prefix(obs)
+            ce = sft_loss(model.logits(obs, all_tokens[idx], prefix), all_tokens[idx], cfg.label_sigma)
+            loss, extra = ce, {}
+            if aux_head is not None:
+                aux = aux_loss(aux_head, prefix[:, -model.n_image_tokens :], aux_t[idx], aux_m[idx])
+                extra["losses/aux_position"] = aux.item()
+                loss = ce + cfg.aux_weight * aux
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            gnorm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.grad_clip)
             opt.step()
             step += 1
             seen += len(idx)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{ce.item():.3f}", **{k.split("_")[-1]: f"{v:.3f}" for k, v in extra.items()})
             if step % 10 == 0 or step == cfg.steps:
-                logger.log(step, {"losses/sft": loss.item(), "train/grad_norm": float(gnorm),
+                logger.log(step, {"losses/sft": ce.item(), **extra, "train/grad_norm": float(gnorm),
                                   "train/lr": lr_at(cfg, step - 1),
                                   "time/train_samples_per_s": seen / (time.perf_counter() - t0)})
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:

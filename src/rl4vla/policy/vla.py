@@ -366,10 +366,16 @@ class SmallVLA(nn.Module):
         entropy = -(logp.exp() * logp).sum(-1).sum(-1)
         return taken, entropy, self.value(h0)
 
-    def logits(self, obs: dict, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, 7, bins) for supervised training."""
+    def logits(self, obs: dict, tokens: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, 7, bins) for supervised training (`prefix`: `self.prefix(obs)` when a
+        trainer already has it)."""
         tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
-        return self._forward(self.prefix(obs), tokens[:, :-1])[0]
+        return self._forward(self.prefix(obs) if prefix is None else prefix, tokens[:, :-1])[0]
+
+    @property
+    def n_image_tokens(self) -> int:
+        """Image tokens at the end of the prefix (patch tokens, then keypoint tokens)."""
+        return self.cfg.patch_grid**2 + self.cfg.keypoints
 
     @torch.no_grad()
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
