@@ -144,8 +144,6 @@ def aux_targets(episodes) -> tuple[np.ndarray, np.ndarray]:
         m = np.ones((t, 4), np.float32)
         m[first:, :2] = 0.0
         masks.append(m)
-    if not targets:
-        return np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
     return np.concatenate(targets), np.concatenate(masks)
 
 
