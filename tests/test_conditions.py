@@ -35,6 +35,21 @@ def test_test_objects_are_not_recolours_of_train_objects():
             assert shape(o) not in train, f"{o.name} has the geometry of a train object"
 
 
+def test_the_robot_pretraining_source_draws_only_its_own_objects_and_is_no_condition():
+    pre = _split(K.OBJECTS, "pretrain")
+    assert len(pre) == 16 and not pre & (_split(K.OBJECTS, "train") | _split(K.OBJECTS, "test"))
+    src = C.get_condition("robot-pretraining")
+    assert "robot-pretraining" not in [c.name for c in C.resolve_conditions("all")]  # never evaluated as one
+    eps = C.sample_episodes(src, 0, 64)
+    assert {e.target_object for e in eps} <= pre and len({e.target_object for e in eps}) > 8
+    ind = C.sample_episodes(C.CONDITIONS["in-distribution"], 0, 64)  # same tables, plate, workspace
+    assert {e.table for e in eps} <= _split(K.TABLES, "train") and {e.target_receptacle for e in eps} == {"plate"}
+    assert {(p.x, p.y) for e in eps for p in e.objects} <= {(p.x, p.y) for e in ind for p in e.objects} | set(
+        map(tuple, C.grid_points("grid")))
+    with pytest.raises(ValueError, match="not a split; use 'test', 'train'"):
+        C.validate(C.Condition("x", "-", "", tables="pretrain"))  # no pretraining tables: a clear error
+
+
 def test_textures_are_distinct():
     from rl4vla.sim.assets import perturbation_texture, table_texture
 

@@ -80,9 +80,31 @@ def test_trained_checkpoint_evaluates_from_the_command_line(demos, tmp_path, cap
 
 
 def test_presets_and_bad_preset(capsys):
-    assert set(sft.PRESETS) == {"debug", "warmup", "sft"}
+    assert set(sft.PRESETS) == {"debug", "warmup", "pretrain", "sft"}
     assert main(["train", "sft", "--preset", "nope"]) == 2
-    assert "valid: debug, warmup, sft" in capsys.readouterr().err
+    assert "valid: debug, warmup, pretrain, sft" in capsys.readouterr().err
+
+
+def test_init_starts_from_the_given_model_and_keeps_its_tokenizer(demos, tmp_path):
+    base = sft.train_sft(_cfg(demos, tmp_path / "base", steps=3))
+    start = SmallVLA.load(base["model"])
+    tok = start.tokenizer  # as if pretrained on data with other action percentiles:
+    start.tokenizer = dataclasses.replace(tok, low=tuple(np.asarray(tok.low) - 0.5))
+    start.save(str(tmp_path / "start.pt"))
+    # lr 0: the weights cannot move, so the result is the initial model exactly (not a fresh one)
+    still = sft.train_sft(_cfg(demos, tmp_path / "still", steps=2, lr=0.0, init=str(tmp_path / "start.pt"),
+                               model=VLAConfig(d_model=64)))  # --model.* is ignored under --init
+    got = SmallVLA.load(still["model"])
+    assert got.cfg == start.cfg and got.tokenizer == start.tokenizer != tok
+    for k, v in start.state_dict().items():
+        torch.testing.assert_close(got.state_dict()[k], v, rtol=0, atol=0)
+    moved = SmallVLA.load(sft.train_sft(_cfg(demos, tmp_path / "moved", steps=2, init=str(tmp_path / "start.pt")))[
+        "model"])
+    assert max((moved.state_dict()[k] - v).abs().max().item() for k, v in start.state_dict().items()) > 1e-4
+    with pytest.raises(ValueError, match="px"):
+        big = SmallVLA(dataclasses.replace(start.cfg, image_size=64), start.tokenizer)
+        big.save(str(tmp_path / "big.pt"))
+        sft.train_sft(_cfg(demos, tmp_path / "bad", steps=1, init=str(tmp_path / "big.pt")))
 
 
 def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, tmp_path, monkeypatch):

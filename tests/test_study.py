@@ -12,8 +12,8 @@ from rl4vla import study
 from rl4vla.bench.conditions import CONDITIONS
 from rl4vla.cli import main
 
-STAGES = ["demos_warmup", "demos_sft", "warmup", "sft", "ppo", "grpo", "dpo", "eval_sft", "eval_warmup", "eval_ppo",
-          "eval_grpo", "eval_dpo", "media_sft", "media_ppo", "report"]
+STAGES = ["demos_pretrain", "demos_warmup", "demos_sft", "pretrain", "warmup", "sft", "ppo", "grpo", "dpo",
+          "eval_sft", "eval_warmup", "eval_ppo", "eval_grpo", "eval_dpo", "media_sft", "media_ppo", "report"]
 
 
 def _files(root):
@@ -48,9 +48,9 @@ def run(tmp_path_factory):
 
 def test_killed_stage_resumes_from_its_checkpoint(run):
     killed, doc, root = run["killed"]["stages"], run["doc"]["stages"], run["root"]
-    assert [killed[s]["status"] for s in STAGES[:4]] == ["done"] * 4 and killed["ppo"]["status"] == "interrupted"
-    assert set(killed) == set(STAGES[:5])  # nothing after the killed stage started
-    for s in STAGES[:4]:  # finished stages were not run again
+    assert [killed[s]["status"] for s in STAGES[:6]] == ["done"] * 6 and killed["ppo"]["status"] == "interrupted"
+    assert set(killed) == set(STAGES[:7])  # nothing after the killed stage started
+    for s in STAGES[:6]:  # finished stages were not run again
         assert doc[s] == killed[s]
         for f in (root / s).rglob("*"):
             if f.is_file() and str(f.relative_to(root)) in run["before"]:
@@ -109,6 +109,22 @@ def test_other_settings_for_an_existing_study_are_refused(run, capsys):
     assert _files(root) == before
 
 
+def test_warmup_starts_from_the_pretrained_model_and_sft_and_rl_from_the_warmup(run, tmp_path):
+    doc = run["doc"]["stages"]
+    assert doc["demos_pretrain"]["inputs"]["conditions"] == ["robot-pretraining"]
+    assert doc["demos_warmup"]["inputs"]["conditions"] == ["in-distribution"]
+    assert (doc["warmup"]["inputs"]["init_stage"], doc["sft"]["inputs"]["init_stage"]) == ("pretrain", "warmup")
+    assert doc["pretrain"]["inputs"]["init_stage"] is None and doc["ppo"]["inputs"]["init_stage"] == "warmup"
+    cfg = json.loads((run["root"] / "warmup" / "config.json").read_text())
+    assert cfg["init"] == str(run["root"] / "pretrain" / "model.pt")
+    fresh = study.plan(dataclasses.replace(run["cfg"], pretrain_demos=0, out=str(tmp_path)))
+    names = [s.name for s in fresh]
+    assert "pretrain" not in names and "demos_pretrain" not in names
+    assert fresh[names.index("warmup")].inputs["init_stage"] is None
+    with pytest.raises(ValueError, match="pretrain"):
+        study.plan(dataclasses.replace(run["cfg"], pretrain_demos=-1))
+
+
 def test_a_foreign_directory_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("not a study")
     with pytest.raises(ValueError, match="not a study directory"):
@@ -118,7 +134,7 @@ def test_a_foreign_directory_is_refused(tmp_path):
 def test_presets_fit_their_time_budgets():
     assert set(study.PRESETS) == {"debug", "quick", "standard"}
     for name, cfg in study.PRESETS.items():
-        assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES)
+        assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES) - 2 * (cfg.pretrain_demos == 0)
     minutes = {n: sum(study.expected_wall_s(c).values()) / 60 for n, c in study.PRESETS.items()}
     assert minutes["quick"] <= 20 and minutes["standard"] <= 180
     quick, standard = study.PRESETS["quick"], study.PRESETS["standard"]

@@ -1,8 +1,10 @@
 """`rl4vla study`: the whole study of arXiv 2505.19789 in one resumable command.
 
-demos (warm-up set, large set) -> warm-up SFT -> SFT baseline from scratch on the large set, and PPO, GRPO,
-DPO from the warm-up checkpoint with one env-step budget -> every model on all 16 conditions with the same
-pinned episodes -> media of SFT and PPO -> report. Each stage writes into DIR/<stage>/ and is recorded in
+demos (robot-pretraining corpus, warm-up set, large set) -> robot pretraining (SFT on the pretraining corpus:
+objects outside every benchmark pool, the small VLA's stand-in for OpenVLA's Open X-Embodiment prior) ->
+warm-up SFT from it -> SFT baseline on the large set and PPO, GRPO, DPO with one env-step budget, all from the
+warm-up checkpoint (RECIPE.md) -> every model on all 16 conditions with the same pinned episodes -> media of
+SFT and PPO -> report. Each stage writes into DIR/<stage>/ and is recorded in
 DIR/stages.json (atomically): status, wall_s, env_steps, cpus, outputs and the stage's inputs. A re-run skips
 finished stages, resumes an interrupted one (trainer checkpoints; `collect` appends by itself) and refuses a
 stage whose recorded inputs differ from the asked ones (another preset or flag for an existing DIR).
@@ -40,6 +42,7 @@ FORMAT, VERSION = "rl4vla-study", 1
 EPISODE_STEPS = 80  # control steps of an evaluation episode (the env's default max_steps)
 RL_ALGOS = ("ppo", "grpo", "dpo")
 LABELS = {"sft": "SFT", "warmup": "warm-up", "ppo": "PPO", "grpo": "GRPO", "dpo": "DPO"}  # report column order
+PRETRAIN_SOURCE = "robot-pretraining"
 # settings that do not change a stage's result: they may differ when a stage is resumed or skipped
 _NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads"}
 
@@ -65,15 +68,21 @@ class StudyConfig:
     """env worker processes of every stage (0 = in this process); may change when resuming"""
     torch_threads: int = 0
     """torch intra-op threads (0 = torch's default; 1 is faster for the tiny debug models on a busy machine)"""
+    pretrain_demos: int = 2000
+    """successful expert demos of the robot-pretraining corpus (`collect --conditions robot-pretraining`: 16
+    objects outside every benchmark pool; OpenVLA: ~970k Open X-Embodiment episodes). 0 = no pretraining: the
+    warm-up starts from a fresh model"""
+    pretrain_steps: int = 6000
+    """optimizer steps of robot pretraining"""
     warmup_demos: int = 140
     """successful expert demos of the warm-up set (paper: 140)"""
     sft_demos: int = 4000
     """successful expert demos of the large SFT set, which extends the warm-up set (paper: 16k; 64k gave nothing
     more)"""
     warmup_steps: int = 1500
-    """optimizer steps of warm-up SFT on the warm-up set"""
+    """optimizer steps of warm-up SFT on the warm-up set, from the pretrained model"""
     sft_steps: int = 16_000
-    """optimizer steps of the SFT baseline, from scratch on the large set"""
+    """optimizer steps of the SFT baseline on the large set, from the warm-up model (RECIPE.md)"""
     sft_batch_size: int = 64
     """SFT samples per optimizer step (both SFT runs)"""
     sft_eval_every: int = 2000
@@ -100,17 +109,20 @@ class StudyConfig:
 PRESETS: dict[str, StudyConfig] = {
     # CI: tiny demos and models, a few hundred RL env steps, one episode per condition, all in-process
     "debug": StudyConfig(preset="debug", trainers="debug", image_size=32, num_envs=4, workers=0, torch_threads=1,
+                         pretrain_demos=4, pretrain_steps=10,
                          warmup_demos=4, sft_demos=8, warmup_steps=10, sft_steps=20, sft_batch_size=8,
                          sft_eval_every=0, rl_env_steps=256, rl_eval_every=0, train_eval_episodes=4,
                          eval_seeds=(100,), eval_episodes=1, media_conditions=("in-distribution",), media_episodes=1,
                          media_size=64),
-    # ~15 min on 2 cores (expected_wall_s): demos ~1.7 min, SFT ~4.6, RL ~5 (3 x 1.7), eval ~3.8, media+report ~0.4
-    "quick": StudyConfig(preset="quick", sft_demos=500, warmup_steps=600, sft_steps=1200, sft_eval_every=0,
-                         rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16, eval_seeds=(100,),
-                         eval_episodes=8, media_conditions=("in-distribution", "unseen-table", "unseen-object",
-                                                            "unseen-init-pose"), media_size=128),
-    # ~2 h on 2 cores (expected_wall_s): demos ~12 min, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of
-    # about 60%), RL ~52 (3 x 102,400 env steps), evaluation ~18 (16 conditions x 3 seeds x 8 episodes), media ~2
+    # 19 min measured on 2 cores: demos ~1.7 min, SFT ~4.6, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4 (no robot
+    # pretraining: it would not fit in 20 minutes, so the warm-up starts from a fresh model and RL finds no reward)
+    "quick": StudyConfig(preset="quick", pretrain_demos=0, sft_demos=500, warmup_steps=600, sft_steps=1200,
+                         sft_eval_every=0, rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16,
+                         eval_seeds=(100,), eval_episodes=8, media_size=128,
+                         media_conditions=("in-distribution", "unseen-table", "unseen-object", "unseen-init-pose")),
+    # ~2 h 40 min on 2 cores (2 h 22 min measured before the pretraining stages, which took ~19 min alone):
+    # demos ~22 min, pretraining ~15, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of about 60%), RL ~75
+    # (3 x 102,400 env steps), evaluation ~19 (16 conditions x 3 seeds x 8 episodes), media ~1
     "standard": StudyConfig(preset="standard"),  # the field defaults
 }
 
@@ -126,9 +138,13 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
     """Expected seconds per stage on 2 cores at the measured speeds (default trainers; debug ones are faster)."""
     v, cost = speeds, {}
     train_eval = cfg.train_eval_episodes / v["eval_episodes_per_s"]
+    runs = [("warmup", cfg.warmup_steps, cfg.warmup_demos), ("sft", cfg.sft_steps, cfg.sft_demos)]
+    if cfg.pretrain_demos:
+        cost["demos_pretrain"] = cfg.pretrain_demos / v["demos_per_s"]
+        runs.insert(0, ("pretrain", cfg.pretrain_steps, cfg.pretrain_demos))
     cost["demos_warmup"] = cfg.warmup_demos / v["demos_per_s"]
     cost["demos_sft"] = max(0, cfg.sft_demos - cfg.warmup_demos) / v["demos_per_s"]
-    for name, steps, demos in (("warmup", cfg.warmup_steps, cfg.warmup_demos), ("sft", cfg.sft_steps, cfg.sft_demos)):
+    for name, steps, demos in runs:
         evals = 1 + (steps - 1) // cfg.sft_eval_every if cfg.sft_eval_every else 1
         cost[name] = (demos / v["encode_demos_per_s"] + steps * cfg.sft_batch_size / v["sft_samples_per_s"]
                       + evals * train_eval)
@@ -174,6 +190,9 @@ def _validate(cfg: StudyConfig) -> None:
                  "eval_episodes", "num_envs", "train_eval_episodes", "media_episodes"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.pretrain_demos < 0 or (cfg.pretrain_demos and cfg.pretrain_steps < 1):
+        raise ValueError(f"--pretrain-demos must be >= 0 (0 = no pretraining) and --pretrain-steps >= 1 with it, got "
+                         f"{cfg.pretrain_demos} and {cfg.pretrain_steps}")
     if not cfg.eval_seeds:
         raise ValueError("--eval-seeds needs at least one seed")
     resolve_conditions(cfg.media_conditions)  # a misspelt name fails now, not after hours of training
@@ -186,9 +205,9 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     debug = cfg.trainers == "debug"
     stages: list[Stage] = []
 
-    def demos(name: str, episodes: int, extends: str | None = None) -> None:
+    def demos(name: str, episodes: int, extends: str | None = None, source: str = "in-distribution") -> None:
         c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, num_envs=cfg.num_envs,
-                          workers=cfg.workers, image_size=cfg.image_size)
+                          workers=cfg.workers, image_size=cfg.image_size, conditions=(source,))
 
         def run() -> dict:
             dst = root / name
@@ -204,18 +223,18 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         stages.append(Stage(name, {**_inputs(c), "extends": extends}, run, (extends,) if extends else ()))
 
-    def sft(name: str, preset: str, data: str, steps: int) -> None:
+    def sft(name: str, preset: str, data: str, steps: int, init: str | None) -> None:
         c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers)
+                                eval_workers=cfg.workers, init=None if init is None else str(root / init / "model.pt"))
 
         def run() -> dict:
             s = train_sft(dataclasses.replace(c, resume=(root / name / "checkpoint.pt").exists()))
             return {"env_steps": 0, "outputs": [f"{name}/model.pt", f"{name}/summary.json"],
                     "eval_success": s["eval_success"]}
 
-        stages.append(Stage(name, _inputs(c), run, (data,)))
+        stages.append(Stage(name, {**_inputs(c), "init_stage": init}, run, (data,) + ((init,) if init else ())))
 
     def rl(algo: str) -> None:
         base = rl_presets(algo)["debug" if debug else "default"]
@@ -259,10 +278,14 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
 
+    if cfg.pretrain_demos:
+        demos("demos_pretrain", cfg.pretrain_demos, source=PRETRAIN_SOURCE)
     demos("demos_warmup", cfg.warmup_demos)
     demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
-    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps)
-    sft("sft", "sft", "demos_sft", cfg.sft_steps)
+    if cfg.pretrain_demos:
+        sft("pretrain", "pretrain", "demos_pretrain", cfg.pretrain_steps, None)
+    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, "pretrain" if cfg.pretrain_demos else None)
+    sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
     for algo in RL_ALGOS:
         rl(algo)
     for model in LABELS:
@@ -294,11 +317,16 @@ def budgets_markdown(cfg: StudyConfig) -> str:
     """The "Budgets" section of the report: what each stage was given here, beside the paper's value."""
     trainers = "tiny debug presets" if cfg.trainers == "debug" else "SFT presets warmup/sft, RL preset default"
     eps = len(cfg.eval_seeds) * cfg.eval_episodes
+    pre = (f"{cfg.pretrain_demos:,} demos of the 16 pretraining objects (no benchmark object), "
+           f"{cfg.pretrain_steps:,} steps x {cfg.sft_batch_size}" if cfg.pretrain_demos else "none (fresh model)")
     rows = [
+        ("robot pretraining", pre, "OpenVLA: ~970k Open X-Embodiment episodes"),
         ("warm-up demos", f"{cfg.warmup_demos:,} successful expert demos", "140"),
         ("large-SFT demos", f"{cfg.sft_demos:,} (extends the warm-up set)", "16k (SFT-16k)"),
-        ("warm-up SFT", f"{cfg.warmup_steps:,} steps x {cfg.sft_batch_size}", "–"),
-        ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from scratch on the large set", "–"),
+        ("warm-up SFT", f"{cfg.warmup_steps:,} steps x {cfg.sft_batch_size}"
+         + (", from the pretrained model" if cfg.pretrain_demos else ""), "–"),
+        ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from the warm-up model on the large set",
+         "from the warm-up model"),
         ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",
          "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "

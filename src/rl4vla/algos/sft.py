@@ -32,7 +32,7 @@ class SFTConfig:
     out: str = "runs/sft"
     """run directory: checkpoint.pt, model.pt, metrics.jsonl, TensorBoard events"""
     preset: str = "warmup"
-    """named defaults: debug, warmup, sft (flags given explicitly override them)"""
+    """named defaults: debug, warmup, pretrain, sft (flags given explicitly override them)"""
     steps: int = 1500
     """optimizer steps"""
     batch_size: int = 64
@@ -66,6 +66,9 @@ class SFTConfig:
     """env worker processes for evaluation"""
     resume: bool = False
     """continue from out/checkpoint.pt"""
+    init: str | None = None
+    """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
+    architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
     model: VLAConfig = VLAConfig()
     """architecture"""
 
@@ -80,6 +83,10 @@ PRESETS = {
     # demos: 0.65 (83/128) in 40 min on 2 cores, encoding included (README)
     "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500, augment=False,
                         model=_EFFNET),
+    # robot pretraining: the same recipe on the robot-pretraining corpus (`collect --conditions
+    # robot-pretraining`: objects outside every benchmark pool); warmup and sft then start from it (--init)
+    "pretrain": SFTConfig(preset="pretrain", steps=6000, batch_size=64, eval_every=0, augment=False,
+                          model=_EFFNET),
     "sft": SFTConfig(preset="sft", steps=16_000, batch_size=64, eval_every=0, eval_episodes=128, augment=False,
                      model=_EFFNET),
 }
@@ -228,11 +235,18 @@ def train_sft(cfg: SFTConfig) -> dict:
     if len(data) < cfg.batch_size:
         raise ValueError(f"{cfg.data} has {len(data)} samples, fewer than --batch-size {cfg.batch_size}")
     torch.manual_seed(cfg.seed)
-    tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
-    model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
-    model = SmallVLA(model_cfg, tokenizer)
+    if cfg.init is not None:
+        model = SmallVLA.load(cfg.init)
+        tokenizer, model_cfg = model.tokenizer, model.cfg
+        if model_cfg.image_size != int(data.meta["image_size"]):
+            raise ValueError(f"--init {cfg.init} takes {model_cfg.image_size} px frames, {cfg.data} holds "
+                             f"{data.meta['image_size']} px ones; collect with --image-size {model_cfg.image_size}")
+    else:
+        tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
+        model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
+        model = SmallVLA(model_cfg, tokenizer)
 
     def aux_head_for(m: SmallVLA) -> torch.nn.Module | None:
         return torch.nn.Linear(m.n_image_tokens * m.cfg.d_model, 4) if cfg.aux_weight > 0 else None

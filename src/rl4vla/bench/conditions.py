@@ -140,13 +140,25 @@ BUILTIN: tuple[Condition, ...] = (
 )
 CONDITIONS: dict[str, Condition] = {c.name: c for c in BUILTIN}
 
+# Data sources that are not benchmark conditions (never in 'all', never evaluated by the study): the
+# robot-pretraining corpus, the small VLA's analogue of the Open X-Embodiment data OpenVLA was pretrained
+# on before the study's warm-up. Its objects come from their own pool, disjoint from the train objects and
+# from every test pool; table, receptacle, workspace and instruction template are the training ones.
+SOURCES: dict[str, Condition] = {
+    "robot-pretraining": _c("robot-pretraining", "-", "the 16 pretraining objects (no benchmark object), plate, "
+                            "train tables, train grid, train template", objects="pretrain"),
+}
+
 
 # ----- validation and user files ------------------------------------------------------------
 def _pool_names(pool: Pool, assets, what: str) -> list[str]:
     if isinstance(pool, str):
-        if pool not in ("train", "test"):
-            raise ValueError(f"{what} pool {pool!r} is not a split; use 'train', 'test' or a list of names")
-        return A.split_names(assets, pool)
+        names = A.split_names(assets, pool)
+        if not names:
+            splits = sorted({a.split for a in assets})
+            raise ValueError(f"{what} pool {pool!r} is not a split; use {', '.join(map(repr, splits))} "
+                             "or a list of names")
+        return names
     names = list(pool)
     valid = {a.name for a in assets}
     bad = [n for n in names if n not in valid]
@@ -232,9 +244,11 @@ def register(conds: list[Condition]) -> None:
 
 
 def get_condition(name: str) -> Condition:
-    if name not in CONDITIONS:
-        raise ValueError(f"unknown condition {name!r}; valid: {', '.join(CONDITIONS)} (or 'all')")
-    return CONDITIONS[name]
+    """A benchmark condition, or a data source (SOURCES) for collecting demos, by name."""
+    if name not in CONDITIONS and name not in SOURCES:
+        raise ValueError(f"unknown condition {name!r}; valid: {', '.join(CONDITIONS)} (or 'all'); data sources: "
+                         f"{', '.join(SOURCES)}")
+    return CONDITIONS.get(name) or SOURCES[name]
 
 
 def resolve_conditions(names: list[str] | tuple[str, ...] | str) -> list[Condition]:

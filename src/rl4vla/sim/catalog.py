@@ -180,6 +180,71 @@ OBJECTS: tuple[ObjectAsset, ...] = (
         Part("mesh", (), mesh="screwdriver_handle", pos=(-0.03, 0, 0), rgba=(0.85, 0.12, 0.1, 1.0)),
         Part("cylinder", (0.004, 0.04), pos=(0.037, 0, 0.012), euler=(0, H, 0), rgba=SILVER),
     )),
+    # ---------------- pretrain (16) ----------------
+    # The robot-pretraining corpus' objects (the small VLA's analogue of OpenVLA's Open X-Embodiment prior):
+    # never in a benchmark condition, disjoint in name and appearance from the train and test objects.
+    ObjectAsset("lemon", "pretrain", "ellipsoid", (
+        Part("ellipsoid", (0.036, 0.026, 0.026), pos=(0, 0, 0.026), rgba=(0.98, 0.92, 0.3, 1.0)),
+    ), rolls=True),
+    ObjectAsset("peach", "pretrain", "sphere", (
+        Part("sphere", (0.03,), pos=(0, 0, 0.03), rgba=(0.98, 0.6, 0.45, 1.0)),
+    ), rolls=True),
+    ObjectAsset("candle", "pretrain", "cylinder", (
+        Part("cylinder", (0.022, 0.04), pos=(0, 0, 0.04), rgba=(0.96, 0.93, 0.85, 1.0)),
+        _visual(Part("cylinder", (0.002, 0.006), pos=(0, 0, 0.086), rgba=BLACK)),
+    )),
+    ObjectAsset("stapler", "pretrain", "box", (
+        Part("box", (0.06, 0.018, 0.012), pos=(0, 0, 0.012), rgba=(0.1, 0.1, 0.12, 1.0)),
+        Part("box", (0.055, 0.014, 0.007), pos=(0.004, 0, 0.031), rgba=(0.6, 0.62, 0.66, 1.0)),
+    )),
+    ObjectAsset("glue stick", "pretrain", "stick", (
+        Part("cylinder", (0.014, 0.045), pos=(0, 0, 0.014), euler=(0, H, 0), rgba=(0.55, 0.25, 0.7, 1.0)),
+        _visual(Part("cylinder", (0.0145, 0.012), pos=(0.034, 0, 0.014), euler=(0, H, 0), rgba=WHITE)),
+    ), rolls=True),
+    ObjectAsset("chocolate bar", "pretrain", "box", (
+        Part("box", (0.055, 0.024, 0.009), pos=(0, 0, 0.009), rgba=(0.35, 0.2, 0.1, 1.0)),
+        _visual(Part("box", (0.02, 0.0245, 0.0092), pos=(-0.02, 0, 0.009), rgba=(0.85, 0.1, 0.45, 1.0))),
+    )),
+    ObjectAsset("salt shaker", "pretrain", "cylinder", (
+        Part("cylinder", (0.02, 0.035), pos=(0, 0, 0.035), rgba=(0.9, 0.92, 0.95, 1.0)),
+        _visual(Part("cylinder", (0.0205, 0.01), pos=(0, 0, 0.064), rgba=SILVER)),
+    )),
+    ObjectAsset("potato", "pretrain", "ellipsoid", (
+        Part("ellipsoid", (0.042, 0.03, 0.024), pos=(0, 0, 0.024), rgba=(0.72, 0.55, 0.32, 1.0)),
+    ), rolls=True),
+    ObjectAsset("domino", "pretrain", "box", (
+        Part("box", (0.026, 0.014, 0.011), pos=(0, 0, 0.011), rgba=(0.05, 0.05, 0.06, 1.0)),
+        _visual(Part("box", (0.001, 0.014, 0.0112), pos=(0, 0, 0.011), rgba=WHITE)),
+    )),
+    ObjectAsset("paintbrush", "pretrain", "stick", (
+        Part("box", (0.05, 0.009, 0.009), pos=(-0.015, 0, 0.009), rgba=(0.2, 0.45, 0.25, 1.0)),
+        Part("box", (0.018, 0.012, 0.006), pos=(0.052, 0, 0.008), rgba=(0.85, 0.7, 0.45, 1.0)),
+    )),
+    ObjectAsset("cupcake", "pretrain", "cylinder", (
+        Part("cylinder", (0.028, 0.018), pos=(0, 0, 0.018), rgba=(0.3, 0.55, 0.9, 1.0)),
+        Part("cylinder", (0.026, 0.012), pos=(0, 0, 0.048), rgba=(0.98, 0.75, 0.85, 1.0)),
+    )),
+    ObjectAsset("soap bar", "pretrain", "box", (
+        Part("box", (0.042, 0.026, 0.014), pos=(0, 0, 0.014), rgba=(0.6, 0.85, 0.8, 1.0)),
+    )),
+    ObjectAsset("kiwi", "pretrain", "ellipsoid", (
+        Part("ellipsoid", (0.03, 0.025, 0.025), pos=(0, 0, 0.025), rgba=(0.45, 0.33, 0.18, 1.0)),
+    ), rolls=True),
+    ObjectAsset("toy car", "pretrain", "box", (
+        Part("box", (0.048, 0.022, 0.012), pos=(0, 0, 0.016), rgba=(0.1, 0.3, 0.85, 1.0)),
+        Part("box", (0.022, 0.019, 0.01), pos=(-0.005, 0, 0.038), rgba=(0.75, 0.85, 0.95, 1.0)),
+        _visual(Part("cylinder", (0.008, 0.003), pos=(0.03, 0.023, 0.008), euler=(H, 0, 0), rgba=BLACK)),
+        _visual(Part("cylinder", (0.008, 0.003), pos=(-0.03, 0.023, 0.008), euler=(H, 0, 0), rgba=BLACK)),
+        _visual(Part("cylinder", (0.008, 0.003), pos=(0.03, -0.023, 0.008), euler=(H, 0, 0), rgba=BLACK)),
+        _visual(Part("cylinder", (0.008, 0.003), pos=(-0.03, -0.023, 0.008), euler=(H, 0, 0), rgba=BLACK)),
+    )),
+    ObjectAsset("sticky notes", "pretrain", "box", (
+        Part("box", (0.038, 0.038, 0.012), pos=(0, 0, 0.012), rgba=(0.98, 0.95, 0.4, 1.0)),
+    )),
+    ObjectAsset("glass jar", "pretrain", "cylinder", (
+        Part("cylinder", (0.03, 0.038), pos=(0, 0, 0.038), rgba=(0.7, 0.85, 0.9, 1.0)),
+        Part("cylinder", (0.031, 0.006), pos=(0, 0, 0.082), rgba=(0.8, 0.15, 0.1, 1.0)),
+    )),
 )
 
 
