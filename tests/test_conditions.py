@@ -50,6 +50,24 @@ def test_the_robot_pretraining_source_draws_only_its_own_objects_and_is_no_condi
         C.validate(C.Condition("x", "-", "", tables="pretrain"))  # no pretraining tables: a clear error
 
 
+def test_collect_and_list_the_pretraining_source(tmp_path, capsys):
+    from rl4vla.cli import main
+    from rl4vla.data.demos import DemoDataset
+
+    assert main(["collect", "--conditions", "robot-pretraining", "--out", str(tmp_path / "d"), "--episodes", "2",
+                 "--num-envs", "2", "--workers", "0", "--image-size", "32"]) == 0
+    data = DemoDataset(tmp_path / "d")
+    assert len(data.episodes) == 2 and {e.condition for e in data.episodes} == {"robot-pretraining"}
+    assert {e.episode["objects"][0]["name"] for e in data.episodes} <= _split(K.OBJECTS, "pretrain")
+    capsys.readouterr()
+    assert main(["conditions"]) == 0
+    listed = capsys.readouterr().out
+    assert "robot-pretraining" in listed.split("data sources")[1] and "robot-pretraining" not in listed.split(
+        "data sources")[0]
+    assert main(["conditions", "--json"]) == 0
+    assert "robot-pretraining" not in [r["name"] for r in json.loads(capsys.readouterr().out)]
+
+
 def test_textures_are_distinct():
     from rl4vla.sim.assets import perturbation_texture, table_texture
 

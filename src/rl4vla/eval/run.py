@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rl4vla.bench.conditions import (
     CONDITIONS,
+    SOURCES,
     Episode,
     load_conditions_file,
     read_manifest,
@@ -122,4 +123,7 @@ def list_conditions(cfg: ConditionsConfig) -> list[dict]:
     else:
         for i, r in enumerate(rows):
             print(f"{i:2d}  {r['name']:26s} {r['dimension']:10s} {r['description']}")
+        print("data sources for `collect --conditions` (not conditions: never evaluated):")
+        for c in SOURCES.values():
+            print(f"    {c.name:26s} {'':10s} {c.description}")
     return rows
