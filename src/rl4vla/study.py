@@ -305,8 +305,9 @@ def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
     costs = {"stages": [{"name": s.name, "env_steps": recs[s.name].get("env_steps"), "wall_s": recs[s.name]["wall_s"],
                          "cpus": recs[s.name]["cpus"]} for s in stages]}
     atomic_write_text(out / "costs.json", json.dumps(costs, indent=1))
+    trained = ("pretrain",) * bool(cfg.pretrain_demos) + ("warmup", "sft", *RL_ALGOS)
     written = write_report([root / f"eval_{m}" / "results.json" for m in LABELS], out, labels=list(LABELS.values()),
-                           runs=[root / m for m in ("warmup", "sft", *RL_ALGOS)], costs=out / "costs.json",
+                           runs=[root / m for m in trained], costs=out / "costs.json",
                            media=[root / "media_sft", root / "media_ppo"])
     md = written["report.md"]
     atomic_write_text(md, md.read_text() + "\n" + budgets_markdown(cfg) + "\n")

@@ -125,10 +125,16 @@ def _series(rows: list[dict], key: str, by_env_steps: bool) -> tuple[np.ndarray,
     return np.array(xs, float), np.array(ys, float)
 
 
+def _thousands_label(v: float, _pos=None) -> str:
+    return f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}"
+
+
 def training_curves(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                     labels: Sequence[str] | None = None) -> list[Path]:
     """`curves_success.png`: eval/success vs the logged step, and beside it vs train/env_steps for the runs that log it;
     `curves_losses.png`: every losses/* key vs the logged step, one panel per key. Runs overlaid, named by directory."""
+    from matplotlib.ticker import FuncFormatter
+
     out = Path(out_dir)
     data = [read_metrics(r) for r in runs]
     labels = list(labels) if labels else [Path(r).resolve().name for r in runs]
@@ -144,6 +150,7 @@ def training_curves(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                 if len(x) and (has_env[i] or not by_env):
                     ax.plot(x, y, marker="o", ms=3, color=f"C{i}", label=label)
             ax.set_xlabel("train/env_steps" if by_env else "step (as logged)")
+            ax.xaxis.set_major_formatter(FuncFormatter(_thousands_label))  # 160k, not 160000: no collisions
             ax.set_ylabel("eval/success (in-distribution)")
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
