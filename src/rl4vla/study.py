@@ -198,6 +198,11 @@ def _validate(cfg: StudyConfig) -> None:
     resolve_conditions(cfg.media_conditions)  # a misspelt name fails now, not after hours of training
 
 
+def _pretrain_stage(cfg: StudyConfig) -> str | None:
+    """The robot-pretraining stage's name, or None when the study has none (--pretrain-demos 0)."""
+    return "pretrain" if cfg.pretrain_demos else None
+
+
 def plan(cfg: StudyConfig) -> list[Stage]:
     """The stages of the study in order, each with its inputs and its work."""
     _validate(cfg)
@@ -278,13 +283,14 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
 
-    if cfg.pretrain_demos:
+    pretrained = _pretrain_stage(cfg)
+    if pretrained:
         demos("demos_pretrain", cfg.pretrain_demos, source=PRETRAIN_SOURCE)
     demos("demos_warmup", cfg.warmup_demos)
     demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
-    if cfg.pretrain_demos:
-        sft("pretrain", "pretrain", "demos_pretrain", cfg.pretrain_steps, None)
-    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, "pretrain" if cfg.pretrain_demos else None)
+    if pretrained:
+        sft(pretrained, "pretrain", "demos_pretrain", cfg.pretrain_steps, None)
+    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, pretrained)
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
     for algo in RL_ALGOS:
         rl(algo)
@@ -305,7 +311,7 @@ def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
     costs = {"stages": [{"name": s.name, "env_steps": recs[s.name].get("env_steps"), "wall_s": recs[s.name]["wall_s"],
                          "cpus": recs[s.name]["cpus"]} for s in stages]}
     atomic_write_text(out / "costs.json", json.dumps(costs, indent=1))
-    trained = ("pretrain",) * bool(cfg.pretrain_demos) + ("warmup", "sft", *RL_ALGOS)
+    trained = [m for m in (_pretrain_stage(cfg), "warmup", "sft", *RL_ALGOS) if m]
     written = write_report([root / f"eval_{m}" / "results.json" for m in LABELS], out, labels=list(LABELS.values()),
                            runs=[root / m for m in trained], costs=out / "costs.json",
                            media=[root / "media_sft", root / "media_ppo"])
