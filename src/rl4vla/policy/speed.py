@@ -28,6 +28,11 @@ class BenchPolicyConfig:
     """timed repeats; the median is reported"""
     model: VLAConfig = PRESETS["sft"].model
     """architecture (default: the SFT presets' model; `--model.image-encoder conv` for the other encoder)"""
+    rollout_steps: int = 80
+    """then time a real rollout: `rollout_batch` scenes in env workers and the policy in one loop, as RL collects
+    (one episode); reports policy and sim ms per step, the target's two sides (0 skips it)"""
+    workers: int = 2
+    """env worker processes of that rollout"""
     json: bool = False
     """print one JSON object"""
 
@@ -74,10 +79,37 @@ def bench_policy(cfg: BenchPolicyConfig) -> dict:
            "image_encoder": cfg.model.image_encoder, "batch": cfg.batch, "train_batch": cfg.train_batch,
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
+    out["encoder_precision"] = cfg.model.encoder_precision
+    if cfg.rollout_steps:
+        out.update(_rollout_split(model, cfg))
     if cfg.json:
         print(json.dumps(out))
     else:
         print(f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
               f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.rollout_batch}-env rollout step; training "
               f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params")
+        if cfg.rollout_steps:
+            print(f"rollout of {cfg.rollout_batch} scenes x {cfg.rollout_steps} steps: policy "
+                  f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "
+                  f"(policy / sim = {out['policy_over_sim']:.2f})")
     return out
+
+
+def _rollout_split(model: SmallVLA, cfg: BenchPolicyConfig) -> dict:
+    """Policy vs sim time per step of one real rollout (`rl4vla.algos.rollout.collect`, as PPO runs it)."""
+    from rl4vla.algos.rollout import collect
+    from rl4vla.bench.conditions import resolve_conditions, sample_episodes
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+
+    cond = resolve_conditions(["in-distribution"])[0]
+    env = TabletopVecEnv(EnvConfig(num_envs=cfg.rollout_batch, workers=cfg.workers, image_size=cfg.model.image_size,
+                                   max_steps=cfg.rollout_steps), [cond])
+    eps = sample_episodes(cond, 0, cfg.rollout_batch)
+    try:
+        collect(env, model, eps, 2)  # warm-up: GL contexts, first frames
+        r = collect(env, model, eps, cfg.rollout_steps, refill=lambda k: eps[:k])
+    finally:
+        env.close()
+    steps = len(r.tokens)
+    return {"rollout_policy_ms": 1000 * r.policy_s / steps, "rollout_sim_ms": 1000 * r.sim_s / steps,
+            "policy_over_sim": r.policy_s / r.sim_s, "rollout_steps": steps}
