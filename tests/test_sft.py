@@ -127,6 +127,11 @@ def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, 
     torch.save({"features": feats[:1], "frames": torch.tensor(1), "checksum": torch.tensor(0)}, cache)
     sft.train_sft(_cfg(demos, tmp_path / "run", steps=5, augment=False, model=eff, resume=True))
     assert len(calls) == 2  # a cache of other data is recomputed, never used
+    ck = torch.load(cache, weights_only=True)
+    assert ck["precision"] == "float32"
+    torch.save({**ck, "precision": "bfloat16"}, cache)
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=6, augment=False, model=eff, resume=True))
+    assert len(calls) == 3  # features from the encoder at another precision are not this model's input
 
 
 def test_aux_targets_are_the_placements_and_drop_the_object_once_the_gripper_toggles():

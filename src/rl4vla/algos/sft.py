@@ -210,10 +210,11 @@ def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
     if path.exists():
         ck = torch.load(path, map_location="cpu", weights_only=True)
         same = ck["frames"].item() == len(data) and ck["checksum"].item() == _frames_checksum(data.rgb)
+        same = same and ck.get("precision", "float32") == model.cfg.encoder_precision
         if same and ck["features"].shape[1:] == (model.image_encoder.feature_dim,):
             return ck["features"]
     feats = model.frozen_features(data.rgb, progress=True)  # float16; batches are made float by the model
-    atomic_torch_save({"features": feats, "frames": torch.tensor(len(data)),
+    atomic_torch_save({"features": feats, "frames": torch.tensor(len(data)), "precision": model.cfg.encoder_precision,
                         "checksum": torch.tensor(_frames_checksum(data.rgb))}, path)
     return feats
 
