@@ -107,6 +107,30 @@ def test_init_starts_from_the_given_model_and_keeps_its_tokenizer(demos, tmp_pat
         sft.train_sft(_cfg(demos, tmp_path / "bad", steps=1, init=str(tmp_path / "big.pt")))
 
 
+def test_co_training_fills_the_stated_share_of_every_batch_from_the_mix_dataset(demos, tmp_path, monkeypatch):
+    from rl4vla.data.demos import DemoDataset
+
+    mix = tmp_path / "mix"
+    assert main(["collect", "--out", str(mix), "--conditions", "robot-pretraining", "--episodes", "2", "--num-envs",
+                 "2", "--workers", "0", "--image-size", "32"]) == 0
+    own, other = set(DemoDataset(str(demos)).instructions), set(DemoDataset(str(mix)).instructions)
+    assert not own & other  # the pretraining objects never appear in the benchmark's demos
+    seen = []
+    real = SmallVLA.prefix
+
+    def recording(self, obs):
+        seen.append(list(obs["instruction"]))
+        return real(self, obs)
+
+    monkeypatch.setattr(SmallVLA, "prefix", recording)
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=3, mix_data=str(mix), mix_fraction=0.25))
+    for batch in seen[:3]:  # the 3 training steps (the final evaluation's acting follows)
+        assert len(batch) == 8 and set(batch[:6]) <= own and set(batch[6:]) <= other
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="mix-fraction"):
+            sft.train_sft(_cfg(demos, tmp_path / f"bad{bad}", mix_data=str(mix), mix_fraction=bad))
+
+
 def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, tmp_path, monkeypatch):
     eff = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet")
     calls = []

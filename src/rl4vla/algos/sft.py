@@ -69,6 +69,11 @@ class SFTConfig:
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
+    mix_data: str | None = None
+    """co-training: a second dataset whose samples fill `mix_fraction` of every batch, e.g. the robot-pretraining
+    corpus during the warm-up so the 140 demos do not wash out the prior (None = off)"""
+    mix_fraction: float = 0.5
+    """share of each batch drawn from --mix-data"""
     model: VLAConfig = VLAConfig()
     """architecture"""
 
@@ -239,6 +244,8 @@ def train_sft(cfg: SFTConfig) -> dict:
     torch.manual_seed(cfg.seed)
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
+    if cfg.mix_data is not None and not 0 < cfg.mix_fraction < 1:
+        raise ValueError(f"--mix-fraction must be in (0, 1) with --mix-data, got {cfg.mix_fraction}")
     if cfg.init is not None:
         model = SmallVLA.load(cfg.init)
         tokenizer, model_cfg = model.tokenizer, model.cfg
@@ -280,6 +287,19 @@ def train_sft(cfg: SFTConfig) -> dict:
     feats = None
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
         feats = cached_features(model, data, run / "image_features.pt")
+    mix = mix_tokens = mix_feats = None
+    n_mix = 0
+    if cfg.mix_data is not None:
+        mix = DemoDataset(cfg.mix_data)
+        n_mix = round(cfg.batch_size * cfg.mix_fraction)
+        if int(mix.meta["image_size"]) != model_cfg.image_size:
+            raise ValueError(f"--mix-data {cfg.mix_data} holds {mix.meta['image_size']} px frames, the model takes "
+                             f"{model_cfg.image_size} px")
+        if len(mix) < n_mix:
+            raise ValueError(f"--mix-data {cfg.mix_data} has {len(mix)} samples, fewer than the {n_mix} a batch takes")
+        mix_tokens = torch.as_tensor(tokenizer.encode(mix.actions))  # outside the tokenizer's range: clipped
+        if feats is not None:
+            mix_feats = cached_features(model, mix, run / "mix_features.pt")
     logger = RunLogger(run)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
@@ -292,19 +312,26 @@ def train_sft(cfg: SFTConfig) -> dict:
 
     try:
         while step < cfg.steps:
-            idx = batch_indices(len(data), cfg.batch_size, cfg.seed, step)
-            rgb = data.rgb[idx]
+            idx = batch_indices(len(data), cfg.batch_size - n_mix, cfg.seed, step)
+            rgb, tokens = data.rgb[idx], all_tokens[idx]
+            instructions, proprio = [data.instructions[i] for i in idx], data.proprio[idx]
+            batch_feats = None if feats is None else feats[idx]
+            if n_mix:  # co-training: the rest of the batch from the mix dataset, in its own seeded order
+                mi = batch_indices(len(mix), n_mix, cfg.seed + 1_000_003, step)
+                rgb, tokens = np.concatenate([rgb, mix.rgb[mi]]), torch.cat([tokens, mix_tokens[mi]])
+                instructions, proprio = instructions + [mix.instructions[i] for i in mi], np.concatenate(
+                    [proprio, mix.proprio[mi]])
+                batch_feats = None if feats is None else torch.cat([batch_feats, mix_feats[mi]])
             if cfg.augment:
                 rgb = shift_augment(rgb, np.random.default_rng([cfg.seed, step, 1]))
-            obs = {"rgb": rgb, "instruction": [data.instructions[i] for i in idx], "proprio": data.proprio[idx],
-                   "image_features": None if feats is None else feats[idx]}
+            obs = {"rgb": rgb, "instruction": instructions, "proprio": proprio, "image_features": batch_feats}
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
             prefix = model.prefix(obs)
-            ce = sft_loss(model.logits(obs, all_tokens[idx], prefix), all_tokens[idx], cfg.label_sigma)
+            ce = sft_loss(model.logits(obs, tokens, prefix), tokens, cfg.label_sigma)
             loss, extra = ce, {}
             if aux_head is not None:
-                aux = aux_loss(aux_head, prefix[:, -model.n_image_tokens :], aux_t[idx], aux_m[idx])
+                aux = aux_loss(aux_head, prefix[: len(idx), -model.n_image_tokens :], aux_t[idx], aux_m[idx])
                 extra["losses/aux_position"] = aux.item()
                 loss = ce + cfg.aux_weight * aux
             opt.zero_grad(set_to_none=True)
@@ -312,7 +339,7 @@ def train_sft(cfg: SFTConfig) -> dict:
             gnorm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.grad_clip)
             opt.step()
             step += 1
-            seen += len(idx)
+            seen += len(tokens)
             bar.update(1)
             bar.set_postfix(loss=f"{ce.item():.3f}", **{k.split("_")[-1]: f"{v:.3f}" for k, v in extra.items()})
             if step % 10 == 0 or step == cfg.steps:
