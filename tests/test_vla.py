@@ -178,16 +178,58 @@ def test_fused_fallback_and_bfloat16_encoders_agree(monkeypatch):
         make_model(VLAConfig(image_size=32, d_model=32, layers=2, heads=2, patch_grid=2, encoder_precision="fp8"))
 
 
+def test_stride16_encoder_is_the_full_networks_stride16_map():
+    """Cut after its stride-16 stage, the encoder returns exactly the full network's stride-16 map; the patch
+    tokens are pooled from it."""
+    from rl4vla.policy.encoders import EfficientNetEncoder
+
+    x = torch.rand(2, 3, 64, 64)
+    full = EfficientNetEncoder(16, 2, keypoints=2).features(x)
+    cut = EfficientNetEncoder(16, 2, keypoints=2, stride=16)
+    f = cut.features(x)
+    assert f.shape == (2, cut.feature_dim) == (2, 16 * 112)
+    torch.testing.assert_close(f, full[:, 4 * 1280 :], rtol=0, atol=0)
+    assert cut(x).shape == (2, 4 + 2, 16)  # 2 x 2 patch tokens pooled from the 4 x 4 map, then 2 keypoints
+    with pytest.raises(ValueError, match="valid: 16, 32"):
+        EfficientNetEncoder(16, 2, stride=8)
+
+
+def test_uint8_frames_encode_as_their_float_form():
+    """Frames handed over as uint8 (B, H, W, 3), as envs give them, are normalised in one pass: same features."""
+    from rl4vla.policy.encoders import EfficientNetEncoder
+
+    enc = EfficientNetEncoder(16, 2, keypoints=2, stride=16)
+    u8 = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # a channels-last view
+    torch.testing.assert_close(enc.features(u8), enc.features(u8.float() / 255), rtol=1e-4, atol=1e-4)
+
+
+def test_efficientnet_vla_acts_as_it_scores():
+    """The fast act path (uint8 frames, KV-cache buffers, the last layer on the last position only, float16
+    features handed to the trainer) samples with the log-probs and values the full forward gives."""
+    cfg = VLAConfig(image_size=64, d_model=32, layers=3, heads=2, patch_grid=2, image_encoder="efficientnet",
+                    keypoints=2, encoder_stride=16, encoder_precision="bfloat16")
+    m = make_model(cfg).eval()
+    obs = {**make_obs(5), "rgb": np.random.default_rng(3).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)}
+    out = m.act(obs, temperature=1.0)
+    for o in (obs, {**obs, "image_features": torch.as_tensor(out.extras["image_features"])}):
+        logp, _, value = m.evaluate(o, out.tokens)
+        np.testing.assert_allclose(out.logprob, logp.detach().numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(out.value, value.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert out.extras["image_features"].shape == (5, 16 * 112)
+
+
 def test_token_sampling_follows_the_tempered_softmax():
-    from rl4vla.policy.vla import sample_token
+    from rl4vla.policy.vla import gumbel_noise, sample_token
 
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).expand(40000, -1)
     torch.manual_seed(0)
     for temperature in (1.0, 0.6):
-        freq = torch.bincount(sample_token(logits, temperature), minlength=4).float() / len(logits)
+        drawn = sample_token(logits, gumbel_noise(logits.shape, temperature))
+        freq = torch.bincount(drawn, minlength=4).float() / len(logits)
         want = torch.softmax(logits[0] / temperature, -1)
         torch.testing.assert_close(freq, want, rtol=0, atol=0.01)  # 40k draws: standard error < 0.0025
-    assert (sample_token(logits[:2], 0.0) == 0).all()
+    assert gumbel_noise((2, 4), 0.0) is None
+    assert (sample_token(logits[:2], gumbel_noise((2, 4), 0.0)) == 0).all()
 
 
 def test_gaussian_token_targets_rank_near_misses_above_far_misses():

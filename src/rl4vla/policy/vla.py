@@ -40,16 +40,23 @@ def proprio_from_state(state: dict) -> np.ndarray:
     return np.concatenate([pos, rot, grip], 1)
 
 
-def sample_token(logits: torch.Tensor, temperature: float, uniform: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, bins) logits -> (B,) a bin drawn from softmax(logits / temperature); the argmax at temperature 0.
-
-    Gumbel-max: argmax(logits / T + g) with g = -log(-log(u)), u ~ U[0, 1) (`uniform`, drawn here if not
-    given) is distributed as `Categorical(logits=logits / T).sample()`, in a few elementwise ops instead of
-    a distribution object (uniform draws are also ~7x cheaper than torch's exponential sampler here)."""
+def gumbel_noise(shape: tuple[int, ...], temperature: float, device=None) -> torch.Tensor | None:
+    """temperature * g with g = -log(-log(u)), u ~ U[0, 1) standard Gumbel noise; None at temperature 0."""
     if temperature <= 0:
-        return logits.argmax(-1)
-    u = torch.rand_like(logits) if uniform is None else uniform
-    return (logits / temperature - (-u.log()).log()).argmax(-1)
+        return None
+    g = torch.rand(shape, device=device).log_().neg_().log_().neg_()
+    return g.mul_(temperature)
+
+
+def sample_token(logits: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, bins) logits -> (B,) a bin drawn from softmax(logits / T), given noise = `gumbel_noise(.., T)`;
+    the argmax without noise (T = 0).
+
+    Gumbel-max: argmax(logits / T + g) = argmax(logits + T g) is distributed as
+    `Categorical(logits=logits / T).sample()`, in two elementwise ops instead of a distribution object, and
+    the noise of all 7 draws of an act comes from one uniform draw (~7x cheaper than torch's exponential
+    sampler here)."""
+    return logits.argmax(-1) if noise is None else (logits + noise).argmax(-1)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,9 @@ class VLAConfig:
     """spatial-softmax keypoint tokens (conv: from its 1/8 map; efficientnet: from its frozen stride-16 map)"""
     proprio: bool = True
     """add a robot-state token (TCP pose + gripper opening; OpenVLA itself sees only the image)"""
+    encoder_stride: int = 32
+    """efficientnet: how deep the frozen network runs, 32 (all of it; patch tokens from its 1280-channel head)
+    or 16 (up to its stride-16 stage; patch tokens pooled from that 112-channel map: ~25% faster)"""
     encoder_precision: str = "float32"
     """dtype the frozen EfficientNet runs in: float32 or bfloat16 (~2x faster on CPUs with bf16 units; its
     features move ~5% relative, so a model is trained, cached and run with one setting)"""
@@ -95,8 +105,14 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor | None = None,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """x (B, T, d); allowed (T, T0+T) bool or None (attend to everything); returns x, (k, v).
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0,
+                last_only: bool = False) -> torch.Tensor:
+        """x (B, T, d) -> (B, T, d); allowed (T, pos+T) bool or None (attend to everything).
+
+        cache: (keys, values) buffers (B, H, L, dh) of a decode: this call's keys/values are written at
+        positions pos..pos+T-1 and attention reads positions 0..pos+T-1 (no copy of the cache per token).
+        last_only: keys/values for all T positions, the output (B, 1, d) for the last one only (a decode's
+        last layer: only its last position is read, the rest of the layer's work would be thrown away).
 
         Written with functional ops on the modules' parameters: a decoding step is ~15 tiny ops, and the
         per-module call overhead was a third of its time on CPU."""
@@ -106,14 +122,17 @@ class Block(nn.Module):
         qkv = F.linear(h, self.qkv.weight, self.qkv.bias).view(b, t, 3, self.heads, d // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, dh)
         if cache is not None:
-            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+            cache[0][:, :, pos : pos + t], cache[1][:, :, pos : pos + t] = k, v
+            k, v = cache[0][:, :, : pos + t], cache[1][:, :, : pos + t]
+        if last_only:
+            x, q, t = x[:, -1:], q[:, :, -1:], 1
+            allowed = None if allowed is None else allowed[-1:]
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
         y = F.linear(a.transpose(1, 2).reshape(b, t, d), self.proj.weight, self.proj.bias)
         x = x + (self.drop(y) if self.training else y)
         h = F.layer_norm(x, (d,), self.ln2.weight, self.ln2.bias, self.ln2.eps)
         y = F.linear(F.gelu(F.linear(h, fc1.weight, fc1.bias)), fc2.weight, fc2.bias)
-        x = x + (self.drop(y) if self.training else y)
-        return x, (k, v)
+        return x + (self.drop(y) if self.training else y)
 
 
 class SmallVLA(nn.Module):
@@ -131,7 +150,8 @@ class SmallVLA(nn.Module):
         if cfg.image_encoder == "conv":
             self.image_encoder = ConvEncoder(d, cfg.patch_grid, cfg.keypoints)
         elif cfg.image_encoder == "efficientnet":
-            self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid, cfg.keypoints, cfg.encoder_precision)
+            self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid, cfg.keypoints, cfg.encoder_precision,
+                                                    cfg.encoder_stride)
         else:
             raise ValueError(f"unknown image_encoder {cfg.image_encoder!r}; valid: conv, efficientnet")
         self.text_proj = nn.Linear(EMBED_DIM, d)
@@ -209,7 +229,14 @@ class SmallVLA(nn.Module):
 
     def _stored_features(self, rgb) -> torch.Tensor:
         """The frozen encoder's features of a batch of frames, in the float16 form trainers store."""
-        return self.image_encoder.features(self._images(rgb).to(self.pos.device)).half()
+        x = torch.as_tensor(np.asarray(rgb)) if not torch.is_tensor(rgb) else rgb
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"rgb must be (B, H, W, 3) uint8, got shape {tuple(x.shape)}")
+        s = self.cfg.image_size
+        if x.shape[1:3] != (s, s):
+            return self.image_encoder.features(self._images(x).to(self.pos.device)).half()
+        # uint8 as a (B, 3, H, W) view: the encoder normalises it in one pass (three copies fewer)
+        return self.image_encoder.features(x.to(self.pos.device).permute(0, 3, 1, 2)).half()
 
     def _forward(self, prefix: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, n_prefix, d), tokens (B, k) with k <= 6 given actions -> logits (B, k+1, bins), h0 (B, d)."""
@@ -219,16 +246,17 @@ class SmallVLA(nn.Module):
         act = torch.cat([self.bos.expand(b, -1, -1), act], 1) + self.dim_embed[:, : k + 1]  # (B, k+1, d)
         seq = torch.cat([prefix, act], 1)  # (B, n_prefix + 1 + k, d)
         n = seq.shape[1]
-        h, _ = self._run(seq + self.pos[:, :n], self.allowed[:n, :n])
+        h = self._run(seq + self.pos[:, :n], self.allowed[:n, :n])
         ha = h[:, self.n_prefix :]  # (B, k+1, d): position i predicts action dimension i
         return self.action_head(ha), ha[:, 0]
 
-    def _run(self, x, allowed=None, caches=None):
-        new = []
+    def _run(self, x: torch.Tensor, allowed: torch.Tensor | None = None, caches: list | None = None,
+             pos: int = 0, last_only: bool = False) -> torch.Tensor:
+        """x (B, T, d) through every block (with per-block key/value `caches`, see `Block.forward`), normed;
+        last_only: (B, 1, d), the last position's output only."""
         for i, blk in enumerate(self.blocks):
-            x, kv = blk(x, allowed, None if caches is None else caches[i])
-            new.append(kv)
-        return self.norm(x), new
+            x = blk(x, allowed, None if caches is None else caches[i], pos, last_only and i == len(self.blocks) - 1)
+        return self.norm(x)
 
     def value(self, h0: torch.Tensor) -> torch.Tensor:
         """(B,) value from the first action-token hidden state; detached from the backbone by default."""
@@ -269,21 +297,27 @@ class SmallVLA(nn.Module):
             feats = self._stored_features(obs["rgb"])
             obs = {**obs, "image_features": feats}
         prefix = self.prefix(obs)
-        b, n0 = prefix.shape[0], self.n_prefix
+        b, n0, dev = prefix.shape[0], self.n_prefix, prefix.device
+        heads, n = self.cfg.heads, n0 + ACTION_DIM
+        shape = (b, heads, n, self.cfg.d_model // heads)
+        caches = [(prefix.new_empty(shape), prefix.new_empty(shape)) for _ in self.blocks]  # keys, values
         first = torch.cat([prefix, self.bos.expand(b, -1, -1) + self.dim_embed[:, :1]], 1) + self.pos[:, : n0 + 1]
-        h, caches = self._run(first, self.allowed[: n0 + 1, : n0 + 1])
-        value = self.value(h[:, -1])
-        noise = torch.rand(ACTION_DIM, b, self.cfg.n_bins, device=prefix.device) if temperature > 0 else None
-        tokens, logp_sum = [], torch.zeros(b, device=prefix.device)
+        h = self._run(first, self.allowed[: n0 + 1, : n0 + 1], caches, last_only=True)[:, 0]  # (B, d) at BOS
+        value = self.value(h)
+        gumbel = gumbel_noise((ACTION_DIM, b, self.cfg.n_bins), temperature, dev)  # all 7 draws' noise at once
+        step_in = self.dim_embed[0, 1:] + self.pos[0, n0 + 1 :]  # (6, d) what marks action position i + 1
+        tokens, logits = [], []
         for i in range(ACTION_DIM):
-            last = self.action_head(h[:, -1])  # (B, bins) for dimension i
-            nxt = sample_token(last, temperature, None if noise is None else noise[i])  # one draw above: cheaper
-            logp_sum += F.log_softmax(last, -1).gather(-1, nxt[:, None])[:, 0]
+            last = self.action_head(h)  # (B, bins) for dimension i
+            nxt = sample_token(last, None if gumbel is None else gumbel[i])
             tokens.append(nxt)
+            logits.append(last)
             if i + 1 < ACTION_DIM:  # feed a_i at the next position; it attends to everything before
-                x = self.action_embed(nxt + i * self.cfg.n_bins)[:, None] + self.dim_embed[:, i + 1 : i + 2]
-                h, caches = self._run(x + self.pos[:, n0 + 1 + i : n0 + 2 + i], None, caches)
-        tok = torch.stack(tokens, 1).cpu().numpy()
+                x = self.action_embed(nxt + i * self.cfg.n_bins) + step_in[i]
+                h = self._run(x[:, None], None, caches, n0 + 1 + i)[:, 0]
+        tok_t = torch.stack(tokens, 1)  # (B, 7)
+        logp_sum = F.log_softmax(torch.stack(logits, 1), -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
+        tok = tok_t.cpu().numpy()
         extras = None if feats is None else {"image_features": feats.cpu().numpy()}
         return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
 
