@@ -88,8 +88,8 @@ PRESETS = {
     # 0.41 (4,000 steps, 128 episodes). Features are encoded once and cached on disk. The sft preset on 4,000
     # demos: 0.65 (83/128) in 40 min on 2 cores, encoding included (README). The encoder runs in bfloat16: 2x
     # faster acting; that SFT model run on bfloat16 features scored 0.62 (79/128), within noise of its 0.65.
-    # Since then the encoder stops at its stride-16 stage and the transformer has 3 layers, so a 16-env
-    # rollout step costs less policy time than sim time (README: the speed target and its SFT result)
+    # Since then the encoder stops at its stride-16 stage and the transformer has 3 layers: policy time per
+    # 16-env rollout step ~sim time (was 1.1-1.2x), SFT 0.60 (77/128) in 35 min (README)
     "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500, augment=False,
                         model=_EFFNET),
     # robot pretraining: the same recipe on the robot-pretraining corpus (`collect --conditions

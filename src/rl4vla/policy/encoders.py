@@ -224,10 +224,11 @@ class EfficientNetEncoder(nn.Module):
         (B, H, W, 3) frames) -> (B, feature_dim) float32. Deterministic, so trainers may cache it."""
         g = self.grid
         scale = 1.0 / self.std
-        if x.dtype == torch.uint8:
-            scale = scale / 255.0
-            if x.shape[-2:] != (32 * g, 32 * g):
-                x, scale = x.float().div(255.0), 1.0 / self.std
+        if x.dtype == torch.uint8:  # the 1/255 folds into the scale, unless the frames must be resized first
+            if x.shape[-2:] == (32 * g, 32 * g):
+                scale = scale / 255.0
+            else:
+                x = x.float().div(255.0)
         if x.shape[-2:] != (32 * g, 32 * g):
             x = F.interpolate(x, size=(32 * g, 32 * g), mode="bilinear", align_corners=False)
         # (x - mean) / std as one multiply-add, keeping a channels-last input's layout

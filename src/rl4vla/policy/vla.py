@@ -178,11 +178,16 @@ class SmallVLA(nn.Module):
         self.n_prefix = n_prefix
 
     # ----- inputs -------------------------------------------------------------------------
-    def _images(self, rgb) -> torch.Tensor:
+    @staticmethod
+    def _frames(rgb) -> torch.Tensor:
+        """(B, H, W, 3) frames as a tensor (no copy), checked."""
         x = torch.as_tensor(np.asarray(rgb)) if not torch.is_tensor(rgb) else rgb
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"rgb must be (B, H, W, 3) uint8, got shape {tuple(x.shape)}")
-        x = x.permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W), a new tensor: the input is untouched
+        return x
+
+    def _images(self, rgb) -> torch.Tensor:
+        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W), new: the input is untouched
         s = self.cfg.image_size
         if x.shape[-1] != s or x.shape[-2] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
@@ -229,10 +234,7 @@ class SmallVLA(nn.Module):
 
     def _stored_features(self, rgb) -> torch.Tensor:
         """The frozen encoder's features of a batch of frames, in the float16 form trainers store."""
-        x = torch.as_tensor(np.asarray(rgb)) if not torch.is_tensor(rgb) else rgb
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"rgb must be (B, H, W, 3) uint8, got shape {tuple(x.shape)}")
-        s = self.cfg.image_size
+        x, s = self._frames(rgb), self.cfg.image_size
         if x.shape[1:3] != (s, s):
             return self.image_encoder.features(self._images(x).to(self.pos.device)).half()
         # uint8 as a (B, 3, H, W) view: the encoder normalises it in one pass (three copies fewer)
