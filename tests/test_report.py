@@ -190,3 +190,22 @@ def test_tiny_real_eval_writes_results_that_load_and_replay(tmp_path, capsys):
     assert main(["eval", "--policy", "noop", "--manifest", str(tmp_path / "m.json"), "--workers", "0",
                  "--image-size", "32", "--no-progress", "--out", str(tmp_path / "r2.json")]) == 0
     assert load_results(tmp_path / "r2.json")["outcomes"] == doc["outcomes"]
+
+
+def test_rollout_success_panel_is_a_moving_average_against_env_steps(tmp_path):
+    from rl4vla.eval.plots import _figure, _rollout_success, training_curves
+
+    succ = [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    rows = [{"step": 10 * (i + 1), "train/env_steps": 10 * (i + 1), "train/success": s} for i, s in enumerate(succ)]
+    rows.append({"step": 60, "eval/success": 0.5})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ax = _figure(4, 3).add_subplot(1, 1, 1)
+    _rollout_success(ax, [rows], ["run"], smooth=3)
+    (line,) = ax.lines
+    np.testing.assert_allclose(line.get_xdata(), [30, 40, 50, 60])
+    np.testing.assert_allclose(line.get_ydata(), [1 / 3, 2 / 3, 2 / 3, 1.0])
+    wide = Image.open(training_curves([run], tmp_path / "a")[0]).size[0]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows if "train/success" not in r) + "\n")
+    assert wide > Image.open(training_curves([run], tmp_path / "b")[0]).size[0]  # the panel only where logged

@@ -85,6 +85,9 @@ class RLConfig:
     """value-prediction clip around the collection-time value (study: 0.2)"""
     huber_delta: float = 10.0
     """Huber delta of the value loss (study: 10)"""
+    value_detach: bool | None = None
+    """whether value-loss gradients stop at the value head (True) or also train the shared backbone (False, the
+    study's shared actor-critic); None keeps the --init checkpoint's setting (the presets' SFT models: True)"""
     vf_coef: float = 1.0
     """weight of the value loss (study: 1, a plain sum; the value head has its own lr)"""
     ent_coef: float = 0.0
@@ -338,6 +341,8 @@ def train_rl(cfg: RLConfig) -> dict:
             raise ValueError(f"{ckpt_path} is a {ck['config']['algo']} run, not {cfg.algo}")
         model = SmallVLA.from_state(ck["model"])
         c = ck["counters"]
+    if cfg.value_detach is not None:  # an RL-time choice: where the value loss's gradients go, not weights
+        model.cfg = dataclasses.replace(model.cfg, value_detach=cfg.value_detach)
     opt = make_optimizer(model, cfg)
     if ck is not None:
         opt.load_state_dict(ck["optimizer"])

@@ -129,9 +129,29 @@ def _thousands_label(v: float, _pos=None) -> str:
     return f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}"
 
 
+def _rollout_success(ax, data: list[list[dict]], labels: list[str], smooth: int) -> None:
+    """train/success of the training rollouts vs env steps, a moving average over `smooth` rollouts (each RL
+    rollout holds only a few dozen episodes: unsmoothed, the curve is mostly binomial noise)."""
+    from matplotlib.ticker import FuncFormatter
+
+    for i, (rows, label) in enumerate(zip(data, labels)):
+        x, y = _series(rows, "train/success", True)
+        if len(x) >= smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+            ax.plot(x[smooth - 1 :], y, color=f"C{i}", label=label)
+    ax.set_xlabel("train/env_steps")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands_label))
+    ax.set_ylabel(f"train/success (training rollouts, mean of {smooth})")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+
+
 def training_curves(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                    labels: Sequence[str] | None = None) -> list[Path]:
-    """`curves_success.png`: eval/success vs the logged step, and beside it vs train/env_steps for the runs that log it;
+                    labels: Sequence[str] | None = None, smooth: int = 10) -> list[Path]:
+    """`curves_success.png`: eval/success vs the logged step, and beside it vs train/env_steps for the runs that log it,
+    and the training rollouts' success (moving average over `smooth` records) vs train/env_steps for RL runs;
     `curves_losses.png`: every losses/* key vs the logged step, one panel per key. Runs overlaid, named by directory."""
     from matplotlib.ticker import FuncFormatter
 
@@ -139,12 +159,16 @@ def training_curves(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     data = [read_metrics(r) for r in runs]
     labels = list(labels) if labels else [Path(r).resolve().name for r in runs]
     written = []
+    rollouts = any("train/success" in r and "train/env_steps" in r for rows in data for r in rows)
     if any("eval/success" in r for rows in data for r in rows):
         has_env = [any("train/env_steps" in r for r in rows) for rows in data]
         axes_x = [False] + ([True] if any(has_env) else [])  # vs the logged step; also vs env steps where logged
-        fig = _figure(5.5 * len(axes_x), 4.0)
+        panels = len(axes_x) + int(rollouts)
+        fig = _figure(5.5 * panels, 4.0)
+        if rollouts:
+            _rollout_success(fig.add_subplot(1, panels, panels), data, labels, smooth)
         for p, by_env in enumerate(axes_x):
-            ax = fig.add_subplot(1, len(axes_x), p + 1)
+            ax = fig.add_subplot(1, panels, p + 1)
             for i, (rows, label) in enumerate(zip(data, labels)):
                 x, y = _series(rows, "eval/success", by_env)
                 if len(x) and (has_env[i] or not by_env):
