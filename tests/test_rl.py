@@ -1,5 +1,6 @@
 """RL: GAE, PPO/GRPO/DPO losses and updates, rollouts with partial resets, the trainer end to end with resume."""
 
+import copy
 import dataclasses
 import json
 
@@ -40,7 +41,7 @@ def make_model(seed=0):
     return SmallVLA(CFG, tok, cache)
 
 
-def make_rollout(model, t_len=4, n=2, seed=0, rewards=None):
+def make_rollout(model, t_len=4, n=2, seed=0, rewards=None, temperature=1.0):
     """A synthetic rollout: random frames, tokens sampled by the model (so old log-probs are exact)."""
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 255, (t_len, n, 32, 32, 3), dtype=np.uint8)
@@ -48,7 +49,7 @@ def make_rollout(model, t_len=4, n=2, seed=0, rewards=None):
     proprio = rng.normal(size=(t_len, n, 10)).astype(np.float32)
     model.eval()
     obs = {"rgb": rgb.reshape(-1, 32, 32, 3), "instruction": sum(instr, []), "proprio": proprio.reshape(-1, 10)}
-    out = model.act(obs, 1.0)
+    out = model.act(obs, temperature)
     z = np.zeros((t_len, n), np.float32)
     term = np.zeros((t_len, n), bool)
     trunc = term.copy()
@@ -210,8 +211,8 @@ def test_dpo_step_raises_the_winner_over_the_loser_and_leaves_the_reference_froz
 
     def loss_now():
         with torch.no_grad():
-            lw, ll = rl._trajectory_logp(model, roll, [1, 0])
-            rw, rl_ = rl._trajectory_logp(ref, roll, [1, 0])
+            lw, ll = rl._trajectory_logp(model, roll, [1, 0], cfg.temperature)
+            rw, rl_ = rl._trajectory_logp(ref, roll, [1, 0], cfg.temperature)
             return L.dpo_loss(lw[None], rw[None], ll[None], rl_[None], cfg.dpo_beta)[0].item()
 
     before = loss_now()
@@ -241,6 +242,23 @@ def test_surrogate_update_trains_in_train_mode():
     assert len(modes) == 4 and out["train/update_samples"] == 8  # 8 samples in minibatches of 2
     assert {"losses/policy", "losses/value", "losses/approx_kl", "losses/clip_frac",
             "losses/explained_variance"} <= set(out)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_the_update_scores_tokens_at_the_collection_temperature(temperature):
+    """One optimizer step over the whole rollout: the ratios are those before any step, exactly 1 when the update
+    rescores at the temperature the tokens were sampled at, and far from 1 if it scored the T = 1 policy."""
+    model = make_model()
+    roll = make_rollout(model, t_len=4, n=4, rewards=[[0] * 4, [0] * 4, [0] * 4, [1.0, 0, 1.0, 0]],
+                        temperature=temperature)
+    cfg = rl.RLConfig(minibatch_size=16, grad_accum=1, temperature=temperature)
+    same = copy.deepcopy(model)  # the behaviour policy, for the mis-scored update below
+    out = rl.ALGOS["ppo"].update(model, None, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
+    assert out["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6) and out["losses/clip_frac"] == 0.0
+    if temperature != 1.0:
+        wrong = dataclasses.replace(cfg, temperature=1.0)
+        out = rl.ALGOS["ppo"].update(same, None, rl.make_optimizer(same, cfg), roll, wrong, np.random.default_rng(0))
+        assert out["losses/clip_frac"] > 0.5
 
 
 # ----- rollouts ---------------------------------------------------------------------------

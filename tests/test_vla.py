@@ -50,14 +50,19 @@ def test_forward_does_not_mutate_its_input():
     assert np.array_equal(obs["proprio"], before["proprio"])
 
 
-def test_kv_cache_decoding_matches_the_full_forward():
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_kv_cache_decoding_matches_the_full_forward(temperature):
     m = make_model().eval()
     obs = make_obs(6)
-    out = m.act(obs, temperature=1.0)
-    logp, _, value = m.evaluate(obs, out.tokens)
+    out = m.act(obs, temperature=temperature)
+    logp, _, value = m.evaluate(obs, out.tokens, temperature)
     np.testing.assert_allclose(out.logprob, logp.detach().numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.value, value.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert out.actions.shape == (6, 7) and out.tokens.dtype == np.int64
+    if temperature != 1.0:  # the log-prob is of the tempered distribution, not the policy at T = 1
+        assert np.abs(out.logprob - m.evaluate(obs, out.tokens)[0].detach().numpy()).max() > 1e-3
+    with pytest.raises(ValueError, match="temperature"):
+        m.evaluate(obs, out.tokens, 0.0)
 
 
 def test_overfitting_a_tiny_batch_halves_the_loss():

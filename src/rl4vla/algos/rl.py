@@ -62,7 +62,8 @@ class RLConfig:
     episode_seed: int = 10_000
     """seed of the training episode stream; disjoint from evaluation (1000) and demonstration (0) seeds"""
     temperature: float = 1.0
-    """sampling temperature when collecting (study: 1.0; evaluation uses 0.6)"""
+    """sampling temperature when collecting (study: 1.0; evaluation uses 0.6); the update then trains the
+    distribution sampled from, softmax(logits / T), so ratios and log-probs stay on-policy at any T"""
     minibatch_size: int = 32
     """samples per forward/backward pass (study: 8 on GPU memory; 32 here is faster on CPU)"""
     grad_accum: int = 5
@@ -217,7 +218,7 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
             chunk = order[s0 : s0 + per_step]
             for m0 in range(0, len(chunk), cfg.minibatch_size):
                 mb = chunk[m0 : m0 + cfg.minibatch_size]
-                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb])  # (B,) each
+                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb], cfg.temperature)  # (B,) each
                 pg, clip_frac, kl = L.ppo_policy_loss(logp, old_logp[mb], adv[mb], cfg.clip)
                 loss = pg - cfg.ent_coef * ent.mean()
                 if ret is not None:
@@ -238,12 +239,13 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
     return out
 
 
-def _trajectory_logp(model: SmallVLA, roll: Rollout, rows: list[int]) -> torch.Tensor:
-    """(len(rows),) log-probs of each row's trajectory, summed over all tokens of all its valid steps."""
+def _trajectory_logp(model: SmallVLA, roll: Rollout, rows: list[int], temperature: float) -> torch.Tensor:
+    """(len(rows),) log-probs of each row's trajectory, summed over all tokens of all its valid steps, under the
+    collection temperature's distribution."""
     n = roll.valid.shape[1]
     idx = [np.flatnonzero(roll.valid[:, r]) * n + r for r in rows]
     flat = np.concatenate(idx)
-    logp = model.evaluate(roll.obs(flat), _t(roll.tokens.reshape(-1, roll.tokens.shape[-1])[flat]))[0]
+    logp = model.evaluate(roll.obs(flat), _t(roll.tokens.reshape(-1, roll.tokens.shape[-1])[flat]), temperature)[0]
     return torch.stack([part.sum() for part in logp.split([len(i) for i in idx])])
 
 
@@ -257,7 +259,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
         return out
     rows = sorted({r for p in pairs for r in p})
     with torch.no_grad():
-        ref_logp = dict(zip(rows, _trajectory_logp(ref, roll, rows)))  # row -> () reference log-prob
+        ref_logp = dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))  # row -> () reference logp
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     for _ in range(cfg.epochs):
@@ -266,7 +268,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
             chunk = order[c0 : c0 + cfg.dpo_pairs_per_step]
             for k in chunk:
                 w, lo = pairs[k]
-                lw, ll = _trajectory_logp(model, roll, [w, lo])
+                lw, ll = _trajectory_logp(model, roll, [w, lo], cfg.temperature)
                 loss, acc = L.dpo_loss(lw[None], ref_logp[w][None], ll[None], ref_logp[lo][None], cfg.dpo_beta)
                 (loss / len(chunk)).backward()
                 stats["losses/dpo"].append(loss.item())
@@ -306,6 +308,8 @@ def _validate(cfg: RLConfig) -> Algo:
                  "dpo_pairs_per_step", "checkpoint_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.temperature <= 0:
+        raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     if algo.grouped and not cfg.same_init and (cfg.group_size < 2 or cfg.num_envs % cfg.group_size):
         raise ValueError(f"{cfg.algo} needs group_size >= 2 dividing num_envs; got group_size {cfg.group_size}, "
                          f"num_envs {cfg.num_envs}")

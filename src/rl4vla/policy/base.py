@@ -16,7 +16,8 @@ import numpy as np
 class PolicyOutput:
     actions: np.ndarray  # (N, 7) float
     tokens: Any = None  # (N, 7) action token ids, learned policies only
-    logprob: Any = None  # (N,) log-prob of the tokens summed over the 7 dimensions
+    logprob: Any = None  # (N,) log-prob of the tokens summed over the 7 dimensions, under the distribution they
+    # were drawn from: softmax(logits / T) at temperature T > 0, softmax(logits) when greedy (T = 0)
     value: Any = None  # (N,) critic value
     extras: dict | None = None  # e.g. the expert's phase names
 

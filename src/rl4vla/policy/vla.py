@@ -265,13 +265,17 @@ class SmallVLA(nn.Module):
         return self.value_head(h0.detach() if self.cfg.value_detach else h0)[:, 0]
 
     # ----- the policy interface ---------------------------------------------------------
-    def evaluate(self, obs: dict, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """log pi(tokens) summed over the 7 dims (B,), entropy summed (B,), value (B,)."""
+    def evaluate(self, obs: dict, tokens: torch.Tensor,
+                 temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log pi_T(tokens) summed over the 7 dims (B,), entropy of pi_T summed (B,), value (B,); pi_T is
+        softmax(logits / T), the distribution `act` samples from at temperature T (T = 1: the policy itself)."""
         tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
         if tokens.ndim != 2 or tokens.shape[1] != ACTION_DIM:
             raise ValueError(f"tokens must be (B, {ACTION_DIM}), got {tuple(tokens.shape)}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 to score tokens, got {temperature}")
         logits, h0 = self._forward(self.prefix(obs), tokens[:, :-1])  # (B, 7, bins)
-        logp = F.log_softmax(logits, -1)
+        logp = F.log_softmax(logits if temperature == 1 else logits / temperature, -1)
         taken = logp.gather(-1, tokens[..., None])[..., 0].sum(-1)
         entropy = -(logp.exp() * logp).sum(-1).sum(-1)
         return taken, entropy, self.value(h0)
@@ -289,7 +293,8 @@ class SmallVLA(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
-        """Sample 7 tokens autoregressively with a key/value cache (greedy at temperature 0).
+        """Sample 7 tokens autoregressively with a key/value cache (greedy at temperature 0); the log-prob is
+        of the distribution sampled from, softmax(logits / T) (`evaluate(obs, tokens, T)` rescores it).
 
         With a frozen image encoder the output's extras carry the frames' "image_features" (float16), so
         a trainer can score the same observations later without running the encoder again."""
@@ -318,7 +323,8 @@ class SmallVLA(nn.Module):
                 x = self.action_embed(nxt + i * self.cfg.n_bins) + step_in[i]
                 h = self._run(x[:, None], None, caches, n0 + 1 + i)[:, 0]
         tok_t = torch.stack(tokens, 1)  # (B, 7)
-        logp_sum = F.log_softmax(torch.stack(logits, 1), -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
+        scaled = torch.stack(logits, 1) / (temperature if temperature > 0 else 1.0)  # the sampled distribution's
+        logp_sum = F.log_softmax(scaled, -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
         tok = tok_t.cpu().numpy()
         extras = None if feats is None else {"image_features": feats.cpu().numpy()}
         return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
