@@ -187,6 +187,17 @@ def test_grpo_normalises_within_groups_only():
     assert steps[2, 0] == 0 and steps[2, 1] == pytest.approx(1.0, abs=1e-4)
 
 
+def test_an_episode_pool_cycles_through_the_streams_first_episodes_and_resumes():
+    cond = CONDITIONS["in-distribution"]
+    key = lambda eps: [json.dumps(e.to_dict(), sort_keys=True) for e in eps]  # noqa: E731
+    first3 = key(EpisodeStream(cond, 10_000).draw(3))
+    pooled = EpisodeStream(cond, 10_000, pool=3)
+    assert key(pooled.draw(5)) == first3 + first3[:2] and pooled.index == 5
+    assert key(EpisodeStream(cond, 10_000, index=pooled.index, pool=3).draw(2)) == first3[2:] + first3[:1]
+    with pytest.raises(ValueError, match="pool"):
+        EpisodeStream(cond, 10_000, pool=-1)
+
+
 def test_groups_share_initial_states_and_preference_pairs_skip_ties():
     cond = CONDITIONS["in-distribution"]
     eps = EpisodeStream(cond, 10_000).draw_grouped(6, 3)

@@ -61,6 +61,9 @@ class RLConfig:
     """condition the training episodes are drawn from (the study trains on the training distribution only)"""
     episode_seed: int = 10_000
     """seed of the training episode stream; disjoint from evaluation (1000) and demonstration (0) seeds"""
+    episode_pool: int = 0
+    """training initial states: 0 = a new one for every episode (the study); K > 0 = the stream's first K, cycled
+    through (a sanity check of the learner: PPO should fit a few fixed scenes fast)"""
     temperature: float = 1.0
     """sampling temperature when collecting (study: 1.0; evaluation uses 0.6); the update then trains the
     distribution sampled from, softmax(logits / T), so ratios and log-probs stay on-policy at any T"""
@@ -308,6 +311,8 @@ def _validate(cfg: RLConfig) -> Algo:
                  "dpo_pairs_per_step", "checkpoint_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.episode_pool < 0:
+        raise ValueError(f"episode_pool must be >= 0 (0 = every episode new), got {cfg.episode_pool}")
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     if algo.grouped and not cfg.same_init and (cfg.group_size < 2 or cfg.num_envs % cfg.group_size):
@@ -353,7 +358,7 @@ def train_rl(cfg: RLConfig) -> dict:
         torch.set_rng_state(ck["torch_rng"])
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     cond = resolve_conditions([cfg.condition])[0]
-    stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"])
+    stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
                                    max_steps=cfg.max_episode_steps), [cond])
     logger = RunLogger(run)

@@ -25,15 +25,19 @@ class EpisodeStream:
     """Training initial states: episode k is sample_episode(condition, seed, k).
 
     The seed must differ from the evaluation (1000) and demonstration (0) seeds so that RL never
-    trains on the pinned evaluation episodes. `index` is the resume state.
+    trains on the pinned evaluation episodes. `index` is the resume state. pool > 0: episode k is
+    sample_episode(condition, seed, k % pool), a fixed set of initial states cycled through.
     """
 
-    def __init__(self, condition: Condition, seed: int, index: int = 0):
-        self.condition, self.seed, self.index = condition, int(seed), int(index)
+    def __init__(self, condition: Condition, seed: int, index: int = 0, pool: int = 0):
+        if pool < 0:
+            raise ValueError(f"pool must be >= 0 (0 = every episode new), got {pool}")
+        self.condition, self.seed, self.index, self.pool = condition, int(seed), int(index), int(pool)
 
     def draw(self, n: int) -> list[Episode]:
         """The next n episodes of the stream."""
-        eps = [sample_episode(self.condition, self.seed, self.index + i) for i in range(n)]
+        k = range(self.index, self.index + n)
+        eps = [sample_episode(self.condition, self.seed, i % self.pool if self.pool else i) for i in k]
         self.index += n
         return eps
 
