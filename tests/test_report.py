@@ -206,6 +206,12 @@ def test_rollout_success_panel_is_a_moving_average_against_env_steps(tmp_path):
     (line,) = ax.lines
     np.testing.assert_allclose(line.get_xdata(), [30, 40, 50, 60])
     np.testing.assert_allclose(line.get_ydata(), [1 / 3, 2 / 3, 2 / 3, 1.0])
-    wide = Image.open(training_curves([run], tmp_path / "a")[0]).size[0]
-    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows if "train/success" not in r) + "\n")
-    assert wide > Image.open(training_curves([run], tmp_path / "b")[0]).size[0]  # the panel only where logged
+    widths = []
+    for name, keep in (("both", lambda r: True), ("eval", lambda r: "train/success" not in r),
+                       ("rollouts", lambda r: "eval/success" not in r)):
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows if keep(r)) + "\n")
+        (png,) = [p for p in training_curves([run], tmp_path / name) if p.name == "curves_success.png"]
+        widths.append(Image.open(png).size[0])
+    # 3 panels (evaluations vs step and vs env steps, rollouts); 1 (evaluations only, no env steps logged then);
+    # 1 (rollouts only: a run without evaluations still gets its curve)
+    assert widths[0] > 2.5 * widths[2] and widths[1] == widths[2]

@@ -160,9 +160,11 @@ def training_curves(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     labels = list(labels) if labels else [Path(r).resolve().name for r in runs]
     written = []
     rollouts = any("train/success" in r and "train/env_steps" in r for rows in data for r in rows)
+    axes_x: list[bool] = []  # eval/success panels: vs the logged step, and vs env steps where logged
     if any("eval/success" in r for rows in data for r in rows):
         has_env = [any("train/env_steps" in r for r in rows) for rows in data]
-        axes_x = [False] + ([True] if any(has_env) else [])  # vs the logged step; also vs env steps where logged
+        axes_x = [False] + ([True] if any(has_env) else [])
+    if axes_x or rollouts:
         panels = len(axes_x) + int(rollouts)
         fig = _figure(5.5 * panels, 4.0)
         if rollouts:
