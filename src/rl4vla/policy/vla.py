@@ -323,8 +323,10 @@ class SmallVLA(nn.Module):
                 x = self.action_embed(nxt + i * self.cfg.n_bins) + step_in[i]
                 h = self._run(x[:, None], None, caches, n0 + 1 + i)[:, 0]
         tok_t = torch.stack(tokens, 1)  # (B, 7)
-        scaled = torch.stack(logits, 1) / (temperature if temperature > 0 else 1.0)  # the sampled distribution's
-        logp_sum = F.log_softmax(scaled, -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
+        stacked = torch.stack(logits, 1)  # (B, 7, bins)
+        if temperature > 0 and temperature != 1:
+            stacked = stacked / temperature  # the log-probs of the distribution sampled from
+        logp_sum = F.log_softmax(stacked, -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
         tok = tok_t.cpu().numpy()
         extras = None if feats is None else {"image_features": feats.cpu().numpy()}
         return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
