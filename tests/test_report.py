@@ -206,6 +206,9 @@ def test_rollout_success_panel_is_a_moving_average_against_env_steps(tmp_path):
     (line,) = ax.lines
     np.testing.assert_allclose(line.get_xdata(), [30, 40, 50, 60])
     np.testing.assert_allclose(line.get_ydata(), [1 / 3, 2 / 3, 2 / 3, 1.0])
+    ax = _figure(4, 3).add_subplot(1, 1, 1)
+    _rollout_success(ax, [rows[:2]], ["short"], smooth=3)  # shorter than the window: one point, their mean
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), [[20, 0.5]])
     widths = []
     for name, keep in (("both", lambda r: True), ("eval", lambda r: "train/success" not in r),
                        ("rollouts", lambda r: "eval/success" not in r)):

@@ -131,14 +131,16 @@ def _thousands_label(v: float, _pos=None) -> str:
 
 def _rollout_success(ax, data: list[list[dict]], labels: list[str], smooth: int) -> None:
     """train/success of the training rollouts vs env steps, a moving average over `smooth` rollouts (each RL
-    rollout holds only a few dozen episodes: unsmoothed, the curve is mostly binomial noise)."""
+    rollout holds only a few dozen episodes: unsmoothed, the curve is mostly binomial noise); a run with fewer
+    rollouts than that is one point, the mean of them all."""
     from matplotlib.ticker import FuncFormatter
 
     for i, (rows, label) in enumerate(zip(data, labels)):
         x, y = _series(rows, "train/success", True)
-        if len(x) >= smooth:
-            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-            ax.plot(x[smooth - 1 :], y, color=f"C{i}", label=label)
+        w = min(smooth, len(x))  # a run shorter than the window: the mean of all its rollouts, one point
+        if w:
+            y = np.convolve(y, np.ones(w) / w, mode="valid")
+            ax.plot(x[w - 1 :], y, color=f"C{i}", label=label, marker="o" if len(y) < 5 else None, ms=3)
     ax.set_xlabel("train/env_steps")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands_label))
     ax.set_ylabel(f"train/success (training rollouts, mean of {smooth})")
