@@ -89,7 +89,8 @@ PRESETS = {
     # demos: 0.65 (83/128) in 40 min on 2 cores, encoding included (README). The encoder runs in bfloat16: 2x
     # faster acting; that SFT model run on bfloat16 features scored 0.62 (79/128), within noise of its 0.65.
     # Since then the encoder stops at its stride-16 stage and the transformer has 3 layers: policy time per
-    # 16-env rollout step ~sim time (was 1.1-1.2x), SFT 0.60 (77/128) in 35 min (README)
+    # 16-env rollout step 0.74-0.81x sim time on a quiet machine (median 0.88 over 15 runs; was 1.1-1.2x), SFT
+    # 0.60 (77/128) in 35 min (README)
     "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500, augment=False,
                         model=_EFFNET),
     # robot pretraining: the same recipe on the robot-pretraining corpus (`collect --conditions
