@@ -48,6 +48,12 @@ def gumbel_noise(shape: tuple[int, ...], temperature: float, device=None) -> tor
     return g.mul_(temperature)
 
 
+def tempered_log_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log softmax(logits / T) over the last dim: the log-probs of what `sample_token` draws at temperature T; at
+    T = 1 and when greedy (T <= 0) the logits as they are."""
+    return F.log_softmax(logits if temperature <= 0 or temperature == 1 else logits / temperature, -1)
+
+
 def sample_token(logits: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     """(B, bins) logits -> (B,) a bin drawn from softmax(logits / T), given noise = `gumbel_noise(.., T)`;
     the argmax without noise (T = 0).
@@ -275,7 +281,7 @@ class SmallVLA(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 to score tokens, got {temperature}")
         logits, h0 = self._forward(self.prefix(obs), tokens[:, :-1])  # (B, 7, bins)
-        logp = F.log_softmax(logits if temperature == 1 else logits / temperature, -1)
+        logp = tempered_log_softmax(logits, temperature)
         taken = logp.gather(-1, tokens[..., None])[..., 0].sum(-1)
         entropy = -(logp.exp() * logp).sum(-1).sum(-1)
         return taken, entropy, self.value(h0)
@@ -323,10 +329,8 @@ class SmallVLA(nn.Module):
                 x = self.action_embed(nxt + i * self.cfg.n_bins) + step_in[i]
                 h = self._run(x[:, None], None, caches, n0 + 1 + i)[:, 0]
         tok_t = torch.stack(tokens, 1)  # (B, 7)
-        stacked = torch.stack(logits, 1)  # (B, 7, bins)
-        if temperature > 0 and temperature != 1:
-            stacked = stacked / temperature  # the log-probs of the distribution sampled from
-        logp_sum = F.log_softmax(stacked, -1).gather(-1, tok_t[..., None])[..., 0].sum(1)
+        logp = tempered_log_softmax(torch.stack(logits, 1), temperature)  # (B, 7, bins): of what was sampled
+        logp_sum = logp.gather(-1, tok_t[..., None])[..., 0].sum(1)
         tok = tok_t.cpu().numpy()
         extras = None if feats is None else {"image_features": feats.cpu().numpy()}
         return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
