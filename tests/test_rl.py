@@ -59,7 +59,8 @@ def make_rollout(model, t_len=4, n=2, seed=0, rewards=None, temperature=1.0):
                    values=out.value.reshape(t_len, n).astype(np.float32),
                    rewards=z.copy() if rewards is None else np.asarray(rewards, np.float32), terminated=term,
                    truncated=trunc, bootstrap=z.copy(), last_value=np.zeros(n, np.float32),
-                   valid=np.ones((t_len, n), bool), initial=[])
+                   valid=np.ones((t_len, n), bool), initial=[],
+                   token_logprobs=out.extras["token_logprobs"].reshape(t_len, n, 7).astype(np.float32))
 
 
 # ----- GAE --------------------------------------------------------------------------------
@@ -393,3 +394,112 @@ def test_value_detach_flag_sends_value_gradients_into_the_backbone_and_is_saved(
     backbone = [k for k in a if k.startswith("blocks.")]
     # same data (collected before the first update), so only the value loss's gradients tell them apart
     assert max((a[k] - b[k]).abs().max().item() for k in backbone) > 0
+
+
+# ----- learner options ----------------------------------------------------------------------
+def test_token_ratio_loss_has_the_summed_ratio_gradient_until_a_token_is_clipped():
+    torch.manual_seed(0)
+    old = torch.randn(5, 7)
+    adv = torch.randn(5)
+    grads = []
+    for per_token in (False, True):
+        logp = old.clone().requires_grad_(True)
+        loss = L.ppo_token_loss(logp, old, adv)[0] if per_token else \
+            L.ppo_policy_loss(logp.sum(1), old.sum(1), adv)[0]
+        loss.backward()
+        grads.append(logp.grad)
+    torch.testing.assert_close(grads[0], grads[1])  # ratios 1: the same gradient
+    moved = old.clone()
+    moved[:, 3] += 0.5  # one token far past the clip (ratio e^0.5), the other six unchanged
+    logp = moved.clone().requires_grad_(True)
+    loss, clip_frac, kl = L.ppo_token_loss(logp, old, torch.ones(5))
+    loss.backward()
+    assert clip_frac.item() == pytest.approx(1 / 7)
+    assert (logp.grad[:, 3] == 0).all() and (logp.grad[:, [0, 1, 2, 4, 5, 6]] != 0).all()
+    joint = old.sum(1).clone().requires_grad_(True)
+    L.ppo_policy_loss(joint + 0.5, old.sum(1), torch.ones(5))[0].backward()
+    assert (joint.grad == 0).all()  # the study's joint ratio stops the whole action
+    with pytest.raises(ValueError, match="old_logp"):
+        L.ppo_token_loss(logp, old[:, :6], torch.ones(5))
+
+
+def test_ppo_update_with_token_ratios_logs_entropy_per_dimension():
+    model = make_model()
+    roll = make_rollout(model, t_len=4, n=2, rewards=[[0, 0], [0, 0], [0, 0], [1.0, 0]])
+    cfg = rl.RLConfig(minibatch_size=8, grad_accum=1, ratio="token")
+    out = rl.ALGOS["ppo"].update(model, None, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
+    assert out["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6) and out["losses/clip_frac"] == 0.0
+    per_dim = [out[f"entropy/{d}"] for d in rl.DIM_NAMES]
+    assert sum(per_dim) == pytest.approx(out["losses/entropy"], rel=1e-5) and min(per_dim) > 0
+    with pytest.raises(ValueError, match="token_logprobs"):
+        rl.surrogate_update(model, rl.make_optimizer(model, cfg), dataclasses.replace(roll, token_logprobs=None),
+                            torch.zeros(4, 2), None, cfg, np.random.default_rng(0))
+
+
+def test_policy_lr_warms_up_linearly_over_optimizer_steps_and_target_kl_stops_an_update():
+    model = make_model()
+    roll = make_rollout(model, t_len=4, n=4, rewards=[[0] * 4, [0] * 4, [0] * 4, [1.0, 0, 1.0, 0]])
+    cfg = rl.RLConfig(minibatch_size=2, grad_accum=1, policy_lr=1e-3, policy_lr_warmup=4)
+    opt = rl.make_optimizer(model, cfg)
+    lrs, real = [], opt.step
+
+    def spy(*a, **k):
+        lrs.append(opt.param_groups[0]["lr"])
+        return real(*a, **k)
+
+    opt.step = spy
+    adv, ret = rl.ppo_advantages(roll, cfg)
+    out = rl.surrogate_update(model, opt, roll, adv, ret, cfg, np.random.default_rng(0))
+    assert lrs == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
+    assert out["train/optimizer_steps"] == 8 and out["train/early_stop"] == 0.0
+    stop = dataclasses.replace(cfg, policy_lr=1e-1, policy_lr_warmup=0, target_kl=1e-4)
+    fresh = make_model()
+    out = rl.surrogate_update(fresh, rl.make_optimizer(fresh, stop), roll, adv, ret, stop, np.random.default_rng(0))
+    assert out["train/early_stop"] == 1.0 and 1 < out["train/optimizer_steps"] < 8
+    assert out["train/update_samples"] == 2 * out["train/optimizer_steps"]
+
+
+def test_binary_gripper_executes_the_gripper_token_as_open_or_closed():
+    model = make_model()
+    obs = {"rgb": np.zeros((64, 32, 32, 3), np.uint8), "instruction": [TEXTS[0]] * 64,
+           "proprio": np.zeros((64, 10), np.float32)}
+    torch.manual_seed(0)
+    plain = model.act(obs, 1.0)
+    model.cfg = dataclasses.replace(model.cfg, binary_gripper=True)
+    torch.manual_seed(0)
+    binary = model.act(obs, 1.0)
+    np.testing.assert_array_equal(plain.tokens, binary.tokens)
+    np.testing.assert_array_equal(plain.actions[:, :6], binary.actions[:, :6])
+    assert (np.abs(plain.actions[:, 6]) < 1).any() and set(binary.actions[:, 6]) <= {-1.0, 1.0}
+    np.testing.assert_array_equal(np.sign(plain.actions[:, 6]) >= 0, binary.actions[:, 6] > 0)
+
+
+def test_dpo_rollout_reference_is_the_behaviour_policy():
+    model = make_model()
+    roll = make_rollout(model, t_len=3, n=2, rewards=[[0, 0], [0, 0], [0, 1.0]])
+    cfg = rl.RLConfig(algo="dpo", group_size=2, dpo_reference="rollout")
+    ref = rl._reference_logp(None, roll, [0, 1], cfg)
+    with torch.no_grad():
+        rescored = rl._trajectory_logp(model, roll, [0, 1], cfg.temperature)
+    torch.testing.assert_close(torch.stack([ref[0], ref[1]]), rescored, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="valid: init, rollout"):
+        rl._validate(dataclasses.replace(cfg, init="x", dpo_reference="frozen"))
+
+
+def test_fbc_trains_only_on_the_steps_of_successful_trajectories():
+    model = make_model()
+    roll = make_rollout(model, t_len=3, n=4, rewards=[[0] * 4, [0.1, 0, 0, 0], [1.1, 0, 0.1, 0]])
+    cfg = rl.RLConfig(algo="fbc", group_size=1, minibatch_size=2, grad_accum=1)
+    seen, real = [], model.evaluate
+
+    def spy(obs, tokens, *a, **k):
+        seen.append(tokens.clone())
+        return real(obs, tokens, *a, **k)
+
+    model.evaluate = spy
+    out = rl.ALGOS["fbc"].update(model, None, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
+    assert out["train/fbc_successes"] == 1 and out["train/update_samples"] == 3  # row 0's three steps only
+    torch.testing.assert_close(torch.cat(seen).sort(0).values, torch.as_tensor(roll.tokens[:, 0]).sort(0).values)
+    out = rl.ALGOS["fbc"].update(model, None, rl.make_optimizer(model, cfg), dataclasses.replace(
+        roll, rewards=np.zeros((3, 4), np.float32)), cfg, np.random.default_rng(0))
+    assert out == {"train/fbc_successes": 0, "train/update_samples": 0}

@@ -72,6 +72,31 @@ def ppo_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torc
     return -surr.mean(), clip_frac, approx_kl
 
 
+def ppo_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                   clip: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clipped surrogate with a ratio per action token, summed over the D tokens of each action.
+
+    logp (B, D) per-token log-probs under the current policy (with grad), old_logp (B, D) of the behaviour
+    policy, advantages (B,) shared by the D tokens of a sample. Before any clipping its gradient equals
+    `ppo_policy_loss`'s on the summed log-probs; past the clip only the tokens that moved too far stop
+    contributing, not the whole action. Returns (loss, fraction of tokens clipped, approx KL per action:
+    the per-token estimator summed over D, averaged over B).
+    """
+    if logp.ndim != 2:
+        raise ValueError(f"logp must have shape (B, D), got {tuple(logp.shape)}")
+    b, d = logp.shape
+    _check("old_logp", old_logp, (b, d))
+    _check("advantages", advantages, (b,))
+    log_ratio = logp - old_logp.detach()  # (B, D)
+    ratio = log_ratio.exp()
+    a = advantages[:, None]  # (B, 1)
+    surr = torch.minimum(ratio * a, ratio.clamp(1.0 - clip, 1.0 + clip) * a)  # (B, D)
+    with torch.no_grad():
+        clip_frac = ((ratio - 1.0).abs() > clip).float().mean()
+        approx_kl = ((ratio - 1.0) - log_ratio).sum(1).mean()
+    return -surr.sum(1).mean(), clip_frac, approx_kl
+
+
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float = 0.2,
                delta: float = 10.0) -> torch.Tensor:
     """Clipped Huber value loss: mean over B of max(huber(v - R), huber(v_clipped - R)).

@@ -36,7 +36,7 @@ class RLConfig:
     """`rl4vla train {ppo,grpo,dpo}`: RL fine-tuning of an SFT-warmed-up small VLA on the training distribution."""
 
     algo: str = "ppo"
-    """ppo | grpo | dpo"""
+    """ppo | grpo | dpo | fbc (filtered behaviour cloning on the policy's own successes: a yardstick, not RL)"""
     init: str = ""
     """SFT checkpoint to start from (model.pt, or a training checkpoint.pt); required"""
     out: str = "runs/ppo"
@@ -85,6 +85,10 @@ class RLConfig:
     """gradient-norm clip (study: 10)"""
     clip: float = 0.2
     """PPO/GRPO ratio clip (study: 0.2)"""
+    ratio: str = "action"
+    """PPO/GRPO importance ratio: action (of the 7 tokens' summed log-prob, the study's) or token (one ratio per
+    token, each clipped on its own, as LLM RL does; the same gradient until a clip, after which only the
+    tokens that moved too far stop, not the whole action)"""
     value_clip: float = 0.2
     """value-prediction clip around the collection-time value (study: 0.2)"""
     huber_delta: float = 10.0
@@ -110,8 +114,21 @@ class RLConfig:
     """GRPO/DPO: every env row of a rollout shares one initial state ("GRPO (s)" in the study)"""
     dpo_beta: float = 0.1
     """DPO inverse temperature of the implicit reward"""
+    dpo_reference: str = "init"
+    """DPO reference policy: init (the frozen starting policy, the study's trajectory-wise DPO) or rollout (the
+    policy that collected each round: the implicit rewards start at 0 every round, so an update is a bounded
+    step from the behaviour policy and the reference costs no forward pass)"""
     dpo_pairs_per_step: int = 4
     """DPO preference pairs per optimizer step"""
+    binary_gripper: bool | None = None
+    """execute the gripper token as fully open or closed (its sign), the study's convention; False executes the
+    bin centre (a sampled middle token half-closes the jaws); None keeps the --init checkpoint's setting"""
+    policy_lr_warmup: int = 0
+    """optimizer steps of linear warm-up of the policy lr from 0 (study: none; Adam's first steps move every
+    weight by ~lr whatever its gradient, which gave the first update 2-4x the later approx KL)"""
+    target_kl: float = 0.0
+    """stop an update early once the mean approx KL of its optimizer steps so far exceeds this (0 = never;
+    the study: never)"""
     seed: int = 0
     """seed of action sampling, minibatch order and evaluation sampling"""
     eval_every: int = 10
@@ -136,6 +153,8 @@ PRESETS: dict[str, dict[str, RLConfig]] = {
              "default": RLConfig(algo="grpo", out="runs/grpo", group_size=8)},
     "dpo": {"debug": dataclasses.replace(_DEBUG, algo="dpo", out="runs/dpo-debug"),
             "default": RLConfig(algo="dpo", out="runs/dpo", group_size=2)},
+    "fbc": {"debug": dataclasses.replace(_DEBUG, algo="fbc", out="runs/fbc-debug", group_size=1),
+            "default": RLConfig(algo="fbc", out="runs/fbc", group_size=1)},
 }
 
 
@@ -192,53 +211,83 @@ def grpo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, None]:
 
 
 # ----- updates ------------------------------------------------------------------------------
+DIM_NAMES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")  # action dimensions, for per-dimension logs
+
+
 def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig) -> float:
+    """Clip, set the policy lr of this optimizer step (linear warm-up over policy_lr_warmup steps), step."""
     norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+    if cfg.policy_lr_warmup:
+        first = opt.param_groups[0]["params"][0]
+        done = int(opt.state[first].get("step", 0)) if first in opt.state else 0  # Adam's count: resumes with it
+        opt.param_groups[0]["lr"] = cfg.policy_lr * min(1.0, (done + 1) / cfg.policy_lr_warmup)
     opt.step()
     opt.zero_grad(set_to_none=True)
     return float(norm)
 
 
 def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout, adv: torch.Tensor,
-                     ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator) -> dict:
+                     ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator,
+                     mask: np.ndarray | None = None) -> dict:
     """Clipped-surrogate epochs over the valid samples of a rollout (PPO; GRPO when ret is None: no critic).
 
-    adv, ret (T, N). Each optimizer step averages minibatch_size x grad_accum samples. The model is
-    put in train mode here: the study's public code left it in eval mode during updates (a bug).
+    adv, ret (T, N); mask (T, N) bool: train on these valid samples only (default: all). Each optimizer step
+    averages minibatch_size x grad_accum samples. The model is put in train mode here: the study's public code
+    left it in eval mode during updates (a bug). With target_kl > 0 the update stops after the optimizer
+    step whose minibatches' mean approx KL exceeded it.
     """
     model.train()
-    samples = np.flatnonzero(roll.valid.reshape(-1))  # flat t * N + n
+    keep = roll.valid if mask is None else roll.valid & mask
+    samples = np.flatnonzero(keep.reshape(-1))  # flat t * N + n
     tokens = _t(roll.tokens.reshape(-1, roll.tokens.shape[-1]))  # (T*N, 7)
-    old_logp, old_v = _t(roll.logprobs.reshape(-1)), _t(roll.values.reshape(-1))  # (T*N,)
+    per_token = cfg.ratio == "token"
+    if per_token and roll.token_logprobs is None:
+        raise ValueError("ratio 'token' needs the rollout's per-token behaviour log-probs (token_logprobs)")
+    old_logp = _t(roll.token_logprobs.reshape(len(tokens), -1) if per_token else roll.logprobs.reshape(-1))
+    old_v = _t(roll.values.reshape(-1))  # (T*N,)
     adv = adv.reshape(-1).float()
     ret = None if ret is None else ret.reshape(-1).float()
     per_step = cfg.minibatch_size * cfg.grad_accum
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
+    stopped, used = False, 0
     for _ in range(cfg.epochs):
         order = rng.permutation(samples)
         for s0 in range(0, len(order), per_step):
             chunk = order[s0 : s0 + per_step]
+            step_kl = []
             for m0 in range(0, len(chunk), cfg.minibatch_size):
                 mb = chunk[m0 : m0 + cfg.minibatch_size]
-                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb], cfg.temperature)  # (B,) each
-                pg, clip_frac, kl = L.ppo_policy_loss(logp, old_logp[mb], adv[mb], cfg.clip)
-                loss = pg - cfg.ent_coef * ent.mean()
+                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb], cfg.temperature, per_dim=True)  # (B, 7)
+                surrogate = L.ppo_token_loss if per_token else L.ppo_policy_loss
+                pg, clip_frac, kl = surrogate(logp if per_token else logp.sum(-1), old_logp[mb], adv[mb], cfg.clip)
+                loss = pg - cfg.ent_coef * ent.sum(-1).mean()
                 if ret is not None:
                     vl = L.value_loss(v, old_v[mb], ret[mb], cfg.value_clip, cfg.huber_delta)
                     loss = loss + cfg.vf_coef * vl
                     stats["losses/value"].append(vl.item())
                 (loss * len(mb) / len(chunk)).backward()  # the step's gradient is the mean over its samples
                 stats["losses/policy"].append(pg.item())
-                stats["losses/entropy"].append(ent.mean().item())
+                stats["losses/entropy"].append(ent.sum(-1).mean().item())
+                for name, e in zip(DIM_NAMES, ent.detach().mean(0).tolist()):
+                    stats[f"entropy/{name}"].append(e)
                 stats["losses/approx_kl"].append(kl.item())
                 stats["losses/clip_frac"].append(clip_frac.item())
+                step_kl.append(kl.item())
+                used += len(mb)
             stats["losses/grad_norm"].append(_step(model, opt, cfg))
+            if cfg.target_kl and np.mean(step_kl) > cfg.target_kl:
+                stopped = True
+                break
+        if stopped:
+            break
     out = {k: float(np.mean(v)) for k, v in stats.items()}
     if ret is not None:
         valid = _t(roll.valid)
         out["losses/explained_variance"] = L.explained_variance(_t(roll.values)[valid], ret.view(valid.shape)[valid])
-    out["train/update_samples"] = len(samples) * cfg.epochs
+    out["train/update_samples"] = used
+    out["train/optimizer_steps"] = len(stats["losses/grad_norm"])
+    out["train/early_stop"] = float(stopped)
     return out
 
 
@@ -252,6 +301,16 @@ def _trajectory_logp(model: SmallVLA, roll: Rollout, rows: list[int], temperatur
     return torch.stack([part.sum() for part in logp.split([len(i) for i in idx])])
 
 
+def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: RLConfig) -> dict[int, torch.Tensor]:
+    """row -> () the reference's trajectory log-prob: the frozen starting policy's (dpo_reference "init"), or the
+    behaviour log-probs recorded while collecting ("rollout")."""
+    if cfg.dpo_reference == "rollout":
+        per_row = _t((roll.logprobs * roll.valid).sum(0)).float()  # (N,)
+        return {r: per_row[r] for r in rows}
+    with torch.no_grad():
+        return dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))
+
+
 def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, roll: Rollout, cfg: RLConfig,
                rng: np.random.Generator) -> dict:
     """One round of trajectory-wise DPO on the preference pairs of a rollout of the current policy."""
@@ -261,8 +320,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
     if not pairs:
         return out
     rows = sorted({r for p in pairs for r in p})
-    with torch.no_grad():
-        ref_logp = dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))  # row -> () reference logp
+    ref_logp = _reference_logp(ref, roll, rows, cfg)
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     for _ in range(cfg.epochs):
@@ -287,6 +345,7 @@ class Algo:
 
     grouped: bool  # rows come in groups sharing an initial state, one whole trajectory per row
     update: Callable[..., dict]  # (model, ref, opt, rollout, cfg, rng) -> metrics
+    min_group: int = 2  # trajectories a group needs (grouped algorithms)
 
 
 def _ppo(model, ref, opt, roll, cfg, rng) -> dict:
@@ -297,8 +356,20 @@ def _grpo(model, ref, opt, roll, cfg, rng) -> dict:
     return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng)
 
 
+def _fbc(model, ref, opt, roll, cfg, rng) -> dict:
+    """Filtered behaviour cloning: every step of a successful trajectory gets advantage 1, the rest are
+    left out; through the clipped surrogate, whose ratio clip bounds how far one round moves the policy."""
+    won = roll.trajectory_returns() >= SUCCESS_REWARD  # (N,) the potential includes 1.0 only with success
+    mask = np.broadcast_to(won[None], roll.valid.shape)
+    out = {"train/fbc_successes": int(won.sum()), "train/update_samples": 0}
+    if won.any():
+        out |= surrogate_update(model, opt, roll, _t(mask.astype(np.float32)), None, cfg, rng, mask)
+    return out
+
+
+SUCCESS_REWARD = 1.0  # the success term of the task's potential (bench/task.py): a return >= it means success
 ALGOS = {"ppo": Algo(grouped=False, update=_ppo), "grpo": Algo(grouped=True, update=_grpo),
-         "dpo": Algo(grouped=True, update=dpo_update)}
+         "dpo": Algo(grouped=True, update=dpo_update), "fbc": Algo(grouped=True, update=_fbc, min_group=1)}
 
 
 # ----- the trainer --------------------------------------------------------------------------
@@ -315,10 +386,32 @@ def _validate(cfg: RLConfig) -> Algo:
         raise ValueError(f"episode_pool must be >= 0 (0 = every episode new), got {cfg.episode_pool}")
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
-    if algo.grouped and not cfg.same_init and (cfg.group_size < 2 or cfg.num_envs % cfg.group_size):
-        raise ValueError(f"{cfg.algo} needs group_size >= 2 dividing num_envs; got group_size {cfg.group_size}, "
-                         f"num_envs {cfg.num_envs}")
+    if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or cfg.num_envs % cfg.group_size):
+        raise ValueError(f"{cfg.algo} needs group_size >= {algo.min_group} dividing num_envs; got group_size "
+                         f"{cfg.group_size}, num_envs {cfg.num_envs}")
+    if cfg.ratio not in ("action", "token"):
+        raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
+    if cfg.dpo_reference not in ("init", "rollout"):
+        raise ValueError(f"unknown dpo_reference {cfg.dpo_reference!r}; valid: init, rollout")
+    for name in ("policy_lr_warmup", "target_kl"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0 (0 = off), got {getattr(cfg, name)}")
     return algo
+
+
+def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, stream: EpisodeStream,
+              cfg: RLConfig, update_index: int) -> tuple[Rollout, dict, float]:
+    """One rollout of the current policy on `env` from the stream's next episodes, then the algorithm's update.
+    Returns the rollout, the update's metrics and the time (perf_counter) at which collection ended."""
+    algo = ALGOS[cfg.algo]
+    if algo.grouped:
+        eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
+        roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
+    else:
+        roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
+    t_collected = time.perf_counter()
+    metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]))
+    return roll, metrics, t_collected
 
 
 def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
@@ -333,7 +426,7 @@ def train_rl(cfg: RLConfig) -> dict:
     from rl4vla.bench.conditions import resolve_conditions
     from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 
-    algo = _validate(cfg)
+    _validate(cfg)
     run = Path(cfg.out)
     ckpt_path = run / "checkpoint.pt"
     if ckpt_path.exists() and not cfg.resume:
@@ -341,7 +434,7 @@ def train_rl(cfg: RLConfig) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = SmallVLA.load(cfg.init)
-    ref = frozen(model) if cfg.algo == "dpo" else None  # pi_ref = the starting policy
+    ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
     c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
          "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
@@ -350,8 +443,9 @@ def train_rl(cfg: RLConfig) -> dict:
             raise ValueError(f"{ckpt_path} is a {ck['config']['algo']} run, not {cfg.algo}")
         model = SmallVLA.from_state(ck["model"])
         c = ck["counters"]
-    if cfg.value_detach is not None:  # an RL-time choice: where the value loss's gradients go, not weights
-        model.cfg = dataclasses.replace(model.cfg, value_detach=cfg.value_detach)
+    for name in ("value_detach", "binary_gripper"):  # RL-time choices saved with the model, not weights
+        if getattr(cfg, name) is not None:
+            model.cfg = dataclasses.replace(model.cfg, **{name: getattr(cfg, name)})
     opt = make_optimizer(model, cfg)
     if ck is not None:
         opt.load_state_dict(ck["optimizer"])
@@ -381,13 +475,7 @@ def train_rl(cfg: RLConfig) -> dict:
             c["eval_s"] += time.perf_counter() - t3
         while c["env_steps"] < cfg.env_steps:
             t0 = time.perf_counter()
-            if algo.grouped:
-                eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
-                roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
-            else:
-                roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
-            t1 = time.perf_counter()
-            metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, c["updates"]]))
+            roll, metrics, t1 = iteration(env, model, ref, opt, stream, cfg, c["updates"])
             t2 = time.perf_counter()
             c["updates"] += 1
             c["env_steps"] += roll.env_steps

@@ -71,6 +71,7 @@ class Rollout:
     valid: np.ndarray  # (T, N) bool: False for filler steps after a trajectory's end
     initial: list[Episode]  # (N,) the episode each row started the rollout with
     image_features: np.ndarray | None = None  # (T, N, F) float16 frozen-encoder features, when the policy has them
+    token_logprobs: np.ndarray | None = None  # (T, N, 7) float32 behaviour log-prob of each token, when given
     episode_success: list[bool] = field(default_factory=list)  # one entry per finished (valid) episode
     episode_return: list[float] = field(default_factory=list)
     sim_s: float = 0.0  # seconds in env.reset / env.step
@@ -130,7 +131,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     f32 = {k: np.zeros((num_steps, n), np.float32) for k in ("logprobs", "values", "rewards", "bootstrap")}
     flags = {k: np.zeros((num_steps, n), bool) for k in ("terminated", "truncated", "valid")}
     instructions: list[list[str]] = []
-    image_features = None
+    image_features = token_logprobs = None
     alive = np.ones(n, bool)  # rows whose trajectory is still being recorded
     successes, returns = [], []
     steps = num_steps
@@ -140,11 +141,16 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
         out = model.act(obs, temperature)
         policy_s += time.perf_counter() - t0
         rgb[t], tokens[t], proprio[t] = obs["rgb"], out.tokens, proprio_from_state(obs["state"])
-        feats = (out.extras or {}).get("image_features")
+        extras = out.extras or {}
+        feats = extras.get("image_features")
         if feats is not None:  # the frozen encoder's output: updates reuse it instead of encoding again
             if image_features is None:
                 image_features = np.zeros((num_steps, *feats.shape), np.float16)
             image_features[t] = feats
+        if extras.get("token_logprobs") is not None:
+            if token_logprobs is None:
+                token_logprobs = np.zeros((num_steps, n, ACTION_DIM), np.float32)
+            token_logprobs[t] = extras["token_logprobs"]
         instructions.append(list(obs["instruction"]))
         f32["logprobs"][t], f32["values"][t] = out.logprob, out.value
         flags["valid"][t] = alive
@@ -187,5 +193,6 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     return Rollout(rgb=rgb[cut], instructions=instructions[:steps], proprio=proprio[cut], tokens=tokens[cut],
                    **{k: v[cut] for k, v in f32.items()}, **{k: v[cut] for k, v in flags.items()},
                    last_value=last_value, initial=list(episodes),
-                   image_features=None if image_features is None else image_features[cut], episode_success=successes,
+                   image_features=None if image_features is None else image_features[cut],
+                   token_logprobs=None if token_logprobs is None else token_logprobs[cut], episode_success=successes,
                    episode_return=returns, sim_s=sim_s, policy_s=policy_s)

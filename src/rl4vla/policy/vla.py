@@ -28,6 +28,7 @@ from rl4vla.util import atomic_torch_save
 
 CHECKPOINT_FORMAT = "rl4vla-vla"
 PROPRIO_DIM = 10
+GRIPPER = 6  # the gripper's action dimension: 1 = open, -1 = closed
 
 
 def proprio_from_state(state: dict) -> np.ndarray:
@@ -94,6 +95,9 @@ class VLAConfig:
     encoder_stride: int = 32
     """efficientnet: how deep the frozen network runs, 32 (all of it; patch tokens from its 1280-channel head)
     or 16 (up to its stride-16 stage; patch tokens pooled from that 112-channel map: ~25% faster)"""
+    binary_gripper: bool = False
+    """execute the gripper dimension as its sign (1 open, -1 closed; the study's convention) instead of the bin
+    centre, where a middle token half-closes the jaws"""
     encoder_precision: str = "float32"
     """dtype the frozen EfficientNet runs in: float32 or bfloat16 (~2x faster on CPUs with bf16 units; its
     features move ~5% relative, so a model is trained, cached and run with one setting)"""
@@ -271,10 +275,11 @@ class SmallVLA(nn.Module):
         return self.value_head(h0.detach() if self.cfg.value_detach else h0)[:, 0]
 
     # ----- the policy interface ---------------------------------------------------------
-    def evaluate(self, obs: dict, tokens: torch.Tensor,
-                 temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """log pi_T(tokens) summed over the 7 dims (B,), entropy of pi_T summed (B,), value (B,); pi_T is
-        softmax(logits / T), the distribution `act` samples from at temperature T (T = 1: the policy itself)."""
+    def evaluate(self, obs: dict, tokens: torch.Tensor, temperature: float = 1.0,
+                 per_dim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log pi_T(tokens) summed over the 7 dims (B,), entropy of pi_T summed (B,), value (B,); per_dim: the
+        log-probs and entropies per action dimension instead, (B, 7) each. pi_T is softmax(logits / T), the
+        distribution `act` samples from at temperature T (T = 1: the policy itself)."""
         tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
         if tokens.ndim != 2 or tokens.shape[1] != ACTION_DIM:
             raise ValueError(f"tokens must be (B, {ACTION_DIM}), got {tuple(tokens.shape)}")
@@ -282,8 +287,10 @@ class SmallVLA(nn.Module):
             raise ValueError(f"temperature must be > 0 to score tokens, got {temperature}")
         logits, h0 = self._forward(self.prefix(obs), tokens[:, :-1])  # (B, 7, bins)
         logp = tempered_log_softmax(logits, temperature)
-        taken = logp.gather(-1, tokens[..., None])[..., 0].sum(-1)
-        entropy = -(logp.exp() * logp).sum(-1).sum(-1)
+        taken = logp.gather(-1, tokens[..., None])[..., 0]  # (B, 7)
+        entropy = -(logp.exp() * logp).sum(-1)  # (B, 7)
+        if not per_dim:
+            taken, entropy = taken.sum(-1), entropy.sum(-1)
         return taken, entropy, self.value(h0)
 
     def logits(self, obs: dict, tokens: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
@@ -330,10 +337,15 @@ class SmallVLA(nn.Module):
                 h = self._run(x[:, None], None, caches, n0 + 1 + i)[:, 0]
         tok_t = torch.stack(tokens, 1)  # (B, 7)
         logp = tempered_log_softmax(torch.stack(logits, 1), temperature)  # (B, 7, bins): of what was sampled
-        logp_sum = logp.gather(-1, tok_t[..., None])[..., 0].sum(1)
+        logp_tok = logp.gather(-1, tok_t[..., None])[..., 0]  # (B, 7)
         tok = tok_t.cpu().numpy()
-        extras = None if feats is None else {"image_features": feats.cpu().numpy()}
-        return PolicyOutput(self.tokenizer.decode(tok), tok, logp_sum.cpu().numpy(), value.cpu().numpy(), extras)
+        actions = self.tokenizer.decode(tok)
+        if self.cfg.binary_gripper:  # the study's convention: the gripper is open or closed, nothing between
+            actions[:, GRIPPER] = np.where(actions[:, GRIPPER] >= 0, 1.0, -1.0)
+        extras = {"token_logprobs": logp_tok.cpu().numpy()}  # (B, 7): per-token PPO ratios need them
+        if feats is not None:
+            extras["image_features"] = feats.cpu().numpy()
+        return PolicyOutput(actions, tok, logp_tok.sum(1).cpu().numpy(), value.cpu().numpy(), extras)
 
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
