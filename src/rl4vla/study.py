@@ -3,7 +3,7 @@
 demos (robot-pretraining corpus, warm-up set, large set) -> robot pretraining (SFT on the pretraining corpus:
 objects outside every benchmark pool, the small VLA's stand-in for OpenVLA's Open X-Embodiment prior) ->
 warm-up SFT from it -> SFT baseline on the large set and PPO, GRPO, DPO with one env-step budget, all from the
-warm-up checkpoint (RECIPE.md) -> every model on all 16 conditions with the same pinned episodes -> media of
+warm-up checkpoint (docs/recipe.md) -> every model on all 16 conditions with the same pinned episodes -> media of
 SFT and PPO -> report. Each stage writes into DIR/<stage>/ and is recorded in
 DIR/stages.json (atomically): status, wall_s, env_steps, cpus, outputs and the stage's inputs. A re-run skips
 finished stages, resumes an interrupted one (trainer checkpoints; `collect` appends by itself) and refuses a
@@ -82,7 +82,7 @@ class StudyConfig:
     warmup_steps: int = 1500
     """optimizer steps of warm-up SFT on the warm-up set, from the pretrained model"""
     sft_steps: int = 16_000
-    """optimizer steps of the SFT baseline on the large set, from the warm-up model (RECIPE.md)"""
+    """optimizer steps of the SFT baseline on the large set, from the warm-up model (docs/recipe.md)"""
     sft_batch_size: int = 64
     """SFT samples per optimizer step (both SFT runs)"""
     sft_eval_every: int = 2000

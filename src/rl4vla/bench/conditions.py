@@ -38,7 +38,7 @@ Pool = str | tuple[str, ...]  # a split name ("train" / "test") or explicit asse
 
 @dataclass(frozen=True)
 class Condition:
-    """A declarative generalization condition (BENCHMARK.md). The first object and receptacle are targets."""
+    """A declarative generalization condition (docs/benchmark.md). The first object and receptacle are targets."""
 
     name: str
     dimension: str

@@ -7,7 +7,7 @@ On-disk format (readable with plain h5py, no rl4vla needed):
     DIR/shard_00000.h5       one collection wave, written to a temporary name and renamed
       attrs: format="rl4vla-demos", version=2
       /episodes/<k>/rgb      (T, H, W, 3) uint8, one chunk per frame, lzf-compressed
-      /episodes/<k>/actions  (T, 7) float32, EE delta pose + gripper (RECIPE.md layout)
+      /episodes/<k>/actions  (T, 7) float32, EE delta pose + gripper (docs/benchmark.md)
       /episodes/<k>/proprio  (T, 10) float32, robot state seen with each frame: TCP position (3),
                              the first two columns of the TCP rotation (6), gripper opening (1)
       /episodes/<k> attrs    instruction, condition, success, episode (JSON of the pinned Episode)
@@ -30,7 +30,7 @@ from rl4vla.util import atomic_write_text
 
 FORMAT = "rl4vla-demos"
 VERSION = 2
-IDLE_DPOS = 0.01  # RECIPE.md: near-idle expert actions are dropped...
+IDLE_DPOS = 0.01  # the study's recipe (docs/recipe.md): near-idle expert actions are dropped...
 IDLE_DROT = 0.06
 SUCCESS_STREAK = 6  # ...and episodes end after 6 consecutive success steps
 

@@ -1,6 +1,6 @@
 """The paper's reference numbers (arXiv 2505.19789, Table 1: OpenVLA-7B, 3 seeds x 64 episodes), as data.
 
-Copied from BENCHMARK.md; this is the one place code reads them from.
+docs/benchmark.md shows the same table; this is the one place code reads them from.
 """
 
 from __future__ import annotations

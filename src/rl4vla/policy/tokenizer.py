@@ -1,7 +1,7 @@
 """OpenVLA-style action tokenizer: 256 uniform bins per action dimension.
 
 The bins span each dimension's [1st, 99th] percentile over the demonstration data
-(RECIPE.md). Only this module knows bins and token ids.
+(docs/recipe.md). Only this module knows bins and token ids.
 
 Round-trip bound: for an action inside [low, high], |decode(encode(a)) - a| <= width / 2
 per dimension, with width = (high - low) / n_bins; outside the range the action is

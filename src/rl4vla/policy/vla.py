@@ -2,13 +2,13 @@
 
     instruction --MiniLM (frozen, cached)--> 1 token ─┐
     robot state (TCP pose, gripper) --MLP--> 1 token ─┤   (optional, `proprio`)
-    RGB frame --conv encoder--> P patch tokens ───────┼─> transformer (prefix-LM mask) ─> 7 x 256 logits
+    RGB frame --image encoder--> image tokens ────────┼─> transformer (prefix-LM mask) ─> 7 x 256 logits
     [BOS, a0 .. a5] action-token embeddings ──────────┘            └─ h at BOS (first action position) ─> value
 
 The prefix (text + image) attends bidirectionally; action positions attend to the prefix and
 to earlier actions, so a_i is predicted at the position of a_{i-1} (BOS for a_0). The value
 head reads the hidden state at the first action-token position, as the study's shared
-actor-critic does (RECIPE.md). pi(a) = product of the 7 token probabilities.
+actor-critic does (docs/recipe.md). pi(a) = product of the 7 token probabilities.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The asset pools of the benchmark (BENCHMARK.md): objects, receptacles, tables, instructions.
+"""The asset pools of the benchmark (docs/benchmark.md): objects, receptacles, tables, instructions.
 
 Train and test pools are disjoint. Test objects differ from train objects in name
 and appearance; a few share a shape family (cucumber/carrot, lime/orange,
