@@ -13,7 +13,7 @@ class EvalConfig:
     """Run a policy on pinned episodes of benchmark conditions and report success per condition."""
 
     policy: str = "expert"
-    """policy to evaluate: expert, random or noop"""
+    """policy to evaluate: expert, random, noop, or a VLA checkpoint (model.pt)"""
     conditions: tuple[str, ...] = ("in-distribution",)
     """condition names, or 'all' (see `rl4vla conditions`)"""
     episodes: int = 32
@@ -52,7 +52,7 @@ class RenderConfig:
     out: str = "renders"
     """output directory"""
     policy: str = "expert"
-    """policy to render: expert, random or noop"""
+    """policy to render: expert, random, noop, or a VLA checkpoint (model.pt)"""
     conditions: tuple[str, ...] = ("in-distribution",)
     """condition names, or 'all'"""
     episodes: int = 4

@@ -114,13 +114,14 @@ PRESETS: dict[str, StudyConfig] = {
                          sft_eval_every=0, rl_env_steps=256, rl_eval_every=0, train_eval_episodes=4,
                          eval_seeds=(100,), eval_episodes=1, media_conditions=("in-distribution",), media_episodes=1,
                          media_size=64),
-    # 19 min measured on 2 cores: demos ~1.7 min, SFT ~4.6, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4 (no robot
-    # pretraining: it would not fit in 20 minutes, so the warm-up starts from a fresh model and RL finds no reward)
+    # 14.3 min measured on 2 cores with the presets' stride-16 model; 19.0 with the stride-32 model: demos ~1.7 min,
+    # SFT ~4.6, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4 (no robot pretraining: it would not fit in 20 minutes,
+    # so the warm-up starts from a fresh model and RL finds no reward)
     "quick": StudyConfig(preset="quick", pretrain_demos=0, sft_demos=500, warmup_steps=600, sft_steps=1200,
                          sft_eval_every=0, rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16,
                          eval_seeds=(100,), eval_episodes=8, media_size=128,
                          media_conditions=("in-distribution", "unseen-table", "unseen-object", "unseen-init-pose")),
-    # ~2 h 40 min on 2 cores (2 h 22 min measured before the pretraining stages, which took ~19 min alone):
+    # ~2 h 40 min on 2 cores (2 h 22 min measured without the pretraining stages, which took ~19 min alone):
     # demos ~22 min, pretraining ~15, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of about 60%), RL ~75
     # (3 x 102,400 env steps), evaluation ~19 (16 conditions x 3 seeds x 8 episodes), media ~1
     "standard": StudyConfig(preset="standard"),  # the field defaults

@@ -1,1 +1,1 @@
-"""Losses and trainers: SFT (and later PPO, GRPO, DPO)."""
+"""Losses and trainers: SFT on demonstrations; PPO, GRPO, DPO (and filtered BC) from rollouts."""

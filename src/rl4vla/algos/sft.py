@@ -83,14 +83,13 @@ _EFFNET = VLAConfig(image_encoder="efficientnet", patch_grid=4, keypoints=16, en
 PRESETS = {
     "debug": SFTConfig(preset="debug", steps=20, batch_size=8, checkpoint_every=10, eval_every=0, eval_episodes=4,
                        model=VLAConfig(d_model=64, layers=2, heads=2, patch_grid=4)),
-    # the frozen pretrained EfficientNet-Lite0 beat the conv encoder trained from scratch (README, measured):
-    # 0.33 vs 0.02 in-distribution after SFT on 2,000 demos; 16 keypoints on its stride-16 map raised that to
-    # 0.41 (4,000 steps, 128 episodes). Features are encoded once and cached on disk. The sft preset on 4,000
-    # demos: 0.65 (83/128) in 40 min on 2 cores, encoding included (README). The encoder runs in bfloat16: 2x
-    # faster acting; that SFT model run on bfloat16 features scored 0.62 (79/128), within noise of its 0.65.
-    # Since then the encoder stops at its stride-16 stage and the transformer has 3 layers: policy time per
-    # 16-env rollout step 0.74-0.81x sim time on a quiet machine (median 0.88 over 15 runs; was 1.1-1.2x), SFT
-    # 0.60 (77/128) in 35 min (README)
+    # the presets' model, measured on 2 cores (docs/measurements/README.md): the frozen pretrained EfficientNet-Lite0
+    # beat the conv encoder trained from scratch, 0.33 vs 0.02 in-distribution after SFT on 2,000 demos, and 16
+    # keypoints on its stride-16 map raised that to 0.41 (4,000 steps, 128 episodes). Features are encoded once and
+    # cached on disk. The encoder runs in bfloat16 (2x faster acting; an SFT model scored 0.62 on bfloat16 features,
+    # 0.65 on float32: within noise) and stops at its stride-16 stage, under 3 transformer layers: policy time per
+    # 16-env rollout step 0.74-0.81x sim time on a quiet machine (median 0.88 over 15 runs; the whole encoder with
+    # 4 layers: 1.1-1.2x). The sft preset on 4,000 demos: 0.60 (77/128) in 35 min, encoding included
     "warmup": SFTConfig(preset="warmup", steps=1500, batch_size=64, eval_every=500, augment=False,
                         model=_EFFNET),
     # robot pretraining: the same recipe on the robot-pretraining corpus (`collect --conditions

@@ -1,1 +1,1 @@
-"""Demonstration datasets (and later preference pairs)."""
+"""Demonstration datasets: the HDF5 format (`demos`) and the scripted-expert `collect` command."""

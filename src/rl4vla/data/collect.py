@@ -38,7 +38,7 @@ def collect(cfg: CollectConfig) -> dict:
         meta = read_meta(root)
         for key in ("image_size", "seed", "conditions", "noise"):
             want = list(cfg.conditions) if key == "conditions" else getattr(cfg, key)
-            have = meta.get(key, 0.0)  # datasets from before noise injection have no "noise": plain expert
+            have = meta.get(key, 0.0)  # a dataset without "noise" was collected by the plain expert
             if have != want:
                 raise ValueError(f"{root} was collected with {key}={have!r}; got {want!r}. "
                                  "Use the same settings to append, or another --out")

@@ -1,1 +1,1 @@
-"""Policies: the common act/evaluate interface, baselines and (later) VLAs."""
+"""Policies: the common act/evaluate interface, the baselines, and the small VLA with its tokenizer and encoders."""

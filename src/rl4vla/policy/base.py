@@ -59,7 +59,7 @@ BUILTIN = ("expert", "random", "noop")
 
 
 def make_policy(name: str, seed: int = 0):
-    """A built-in policy by name, or a checkpoint path (once learned policies exist)."""
+    """A built-in policy by name (expert, random, noop), or the path of a VLA checkpoint."""
     if name == "expert":
         from rl4vla.bench.expert import ExpertPolicy
 

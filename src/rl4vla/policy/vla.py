@@ -361,7 +361,7 @@ class SmallVLA(nn.Module):
         if st.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an rl4vla VLA checkpoint (format {st.get('format')!r})")
         cache = {k: np.asarray(v, np.float32) for k, v in st["text_cache"].items()}
-        cfg = {"proprio": False, **st["config"]}  # checkpoints from before the robot-state token
+        cfg = {"proprio": False, **st["config"]}  # a checkpoint without "proprio" has no robot-state token
         model = SmallVLA(VLAConfig(**cfg), ActionTokenizer.from_dict(st["tokenizer"]), cache)
         model.load_state_dict(st["weights"])
         return model
