@@ -12,14 +12,6 @@ from rl4vla.cli import main
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demos")
-    assert main(["collect", "--out", str(out), "--episodes", "4", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32"]) == 0
-    return out
-
-
 def _cfg(data, out, **kw):
     base = sft.SFTConfig(data=str(data), out=str(out), steps=6, batch_size=8, checkpoint_every=1, eval_every=0,
                          eval_episodes=2, eval_workers=0, augment=True,
@@ -146,15 +138,15 @@ def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, 
     assert cache.exists() and len(calls) == 1
     feats = torch.load(cache, weights_only=True)["features"]
     assert feats.shape == (calls[0], 4 * 1280) and feats.dtype == torch.float16  # 2x2 patches of 1280
-    sft.train_sft(_cfg(demos, tmp_path / "run", steps=4, augment=False, model=eff, resume=True))
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2, augment=False, model=eff, resume=True))
     assert len(calls) == 1  # the resumed run read the cache instead of encoding the dataset again
     torch.save({"features": feats[:1], "frames": torch.tensor(1), "checksum": torch.tensor(0)}, cache)
-    sft.train_sft(_cfg(demos, tmp_path / "run", steps=5, augment=False, model=eff, resume=True))
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2, augment=False, model=eff, resume=True))
     assert len(calls) == 2  # a cache of other data is recomputed, never used
     ck = torch.load(cache, weights_only=True)
     assert ck["precision"] == "float32"
     torch.save({**ck, "precision": "bfloat16"}, cache)
-    sft.train_sft(_cfg(demos, tmp_path / "run", steps=6, augment=False, model=eff, resume=True))
+    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2, augment=False, model=eff, resume=True))
     assert len(calls) == 3  # features from the encoder at another precision are not this model's input
 
 

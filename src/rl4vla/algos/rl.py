@@ -18,7 +18,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.sft import RunLogger, evaluate_in_distribution
 from rl4vla.policy.vla import SmallVLA
-from rl4vla.util import atomic_torch_save
+from rl4vla.util import atomic_torch_save, auto_threads, check_at_least, check_output_dir, check_seed, resume_checkpoint
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,8 @@ class RLConfig:
     workers: int = 2
     """env worker processes (0 = step the scenes in this process)"""
     torch_threads: int = 0
-    """torch intra-op threads of the learner (0 = torch's default, one per core); the env workers wait while
-    the policy acts and learns, so it may use every core: on 2 cores 2 threads cut a default-preset rollout's
+    """torch intra-op threads of the learner (0 = auto: torch's default, at most 4); the env workers
+    wait while the policy acts and learns, so it may use every core: on 2 cores 2 threads cut a default-preset rollout's
     policy time from 6.5 to 4.3 s and its update from 4.3 to 2.7 s, and the debug preset ran 14.3 s either way"""
     condition: str = "in-distribution"
     """condition the training episodes are drawn from (the study trains on the training distribution only)"""
@@ -140,8 +139,12 @@ class RLConfig:
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
     resume: bool = False
-    """continue from out/checkpoint.pt"""
+    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads and
+    --checkpoint-every may change)"""
 
+
+# settings that do not change a run's result: a resumed run may use other values (config.json records them)
+MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every")
 
 _DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
                   minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
@@ -378,12 +381,11 @@ def _validate(cfg: RLConfig) -> Algo:
     algo = ALGOS[cfg.algo]
     if not cfg.init:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
-    for name in ("env_steps", "num_envs", "num_steps", "max_episode_steps", "minibatch_size", "grad_accum", "epochs",
-                 "dpo_pairs_per_step", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.episode_pool < 0:
-        raise ValueError(f"episode_pool must be >= 0 (0 = every episode new), got {cfg.episode_pool}")
+    check_at_least(cfg, ("env_steps", "num_envs", "num_steps", "max_episode_steps", "minibatch_size", "grad_accum",
+                         "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
+    check_at_least(cfg, ("eval_every", "episode_pool", "workers", "eval_workers", "torch_threads"), 0)
+    check_seed(cfg.seed)
+    check_seed(cfg.episode_seed, "--episode-seed")
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or cfg.num_envs % cfg.group_size):
@@ -427,20 +429,15 @@ def train_rl(cfg: RLConfig) -> dict:
     from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 
     _validate(cfg)
-    run = Path(cfg.out)
+    run = check_output_dir(cfg.out)
     ckpt_path = run / "checkpoint.pt"
-    if ckpt_path.exists() and not cfg.resume:
-        raise ValueError(f"{run} already has a checkpoint: pass --resume to continue it, or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
+    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     torch.manual_seed(cfg.seed)
     model = SmallVLA.load(cfg.init)
     ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
     c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
          "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
-    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
     if ck is not None:
-        if ck["config"]["algo"] != cfg.algo:
-            raise ValueError(f"{ckpt_path} is a {ck['config']['algo']} run, not {cfg.algo}")
         model = SmallVLA.from_state(ck["model"])
         c = ck["counters"]
     for name in ("value_detach", "binary_gripper"):  # RL-time choices saved with the model, not weights
@@ -455,13 +452,12 @@ def train_rl(cfg: RLConfig) -> dict:
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
                                    max_steps=cfg.max_episode_steps), [cond])
-    logger = RunLogger(run)
+    logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")
     t_session, wall0 = time.perf_counter(), c["wall_s"]
     threads = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
+    torch.set_num_threads(auto_threads(cfg.torch_threads))
 
     def save():
         c["wall_s"] = wall0 + time.perf_counter() - t_session

@@ -20,7 +20,15 @@ from tqdm import tqdm
 
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import atomic_torch_save
+from rl4vla.util import (
+    atomic_torch_save,
+    atomic_write_text,
+    check_at_least,
+    check_output_dir,
+    check_seed,
+    resume_checkpoint,
+    torch_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,11 @@ class SFTConfig:
     """pinned in-distribution episodes per evaluation"""
     eval_workers: int = 2
     """env worker processes for evaluation"""
+    torch_threads: int = 0
+    """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     resume: bool = False
-    """continue from out/checkpoint.pt"""
+    """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers and
+    --checkpoint-every may change)"""
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
@@ -99,6 +110,10 @@ PRESETS = {
     "sft": SFTConfig(preset="sft", steps=16_000, batch_size=64, eval_every=0, eval_episodes=128, augment=False,
                      model=_EFFNET),
 }
+
+
+# settings that do not change a run's result: a resumed run may use other values (config.json records them)
+MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every")
 
 
 def lr_at(cfg: SFTConfig, step: int) -> float:
@@ -170,15 +185,32 @@ def aux_loss(head: torch.nn.Module, image_tokens: torch.Tensor, targets: torch.T
     return ((pred - targets) ** 2 * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-class RunLogger:
-    """JSONL (always) and TensorBoard (when installed) under fixed namespaces."""
+def _rows_until(path: Path, step: int) -> list[str]:
+    """The lines of a metrics.jsonl logged at steps <= step (a line torn by a kill is dropped)."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            if json.loads(line)["step"] <= step:
+                rows.append(line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return rows
 
-    def __init__(self, run: Path):
-        self.jsonl = open(run / "metrics.jsonl", "a")
+
+class RunLogger:
+    """JSONL (always) and TensorBoard (when installed) under fixed namespaces.
+
+    `resumed_at`: the step of the checkpoint a resumed run continues from. What the killed attempt logged after
+    it is dropped, since the resumed run logs those steps again; None (a new run) starts both logs afresh."""
+
+    def __init__(self, run: Path, resumed_at: int | None = None):
+        path = run / "metrics.jsonl"
+        atomic_write_text(path, "" if resumed_at is None else "".join(_rows_until(path, resumed_at)))
+        self.jsonl = open(path, "a")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run / "tb"))
+            self.tb = SummaryWriter(str(run / "tb"), purge_step=0 if resumed_at is None else resumed_at + 1)
         except ImportError:
             self.tb = None
 
@@ -233,22 +265,33 @@ def _frames_checksum(rgb: np.ndarray) -> int:
     return int(np.frombuffer(sample.tobytes(), np.uint8).astype(np.int64).sum() % (2**31))
 
 
-def train_sft(cfg: SFTConfig) -> dict:
-    from rl4vla.data.demos import DemoDataset
-
-    run = Path(cfg.out)
-    ckpt_path = run / "checkpoint.pt"
-    if ckpt_path.exists() and not cfg.resume:
-        raise ValueError(f"{run} already has a checkpoint: pass --resume to continue it, or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
-    data = DemoDataset(cfg.data)
-    if len(data) < cfg.batch_size:
-        raise ValueError(f"{cfg.data} has {len(data)} samples, fewer than --batch-size {cfg.batch_size}")
-    torch.manual_seed(cfg.seed)
+def _validate(cfg: SFTConfig) -> None:
+    check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes"))
+    check_at_least(cfg, ("eval_every", "eval_workers", "torch_threads"), 0)
+    check_seed(cfg.seed)
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
     if cfg.mix_data is not None and not 0 < cfg.mix_fraction < 1:
         raise ValueError(f"--mix-fraction must be in (0, 1) with --mix-data, got {cfg.mix_fraction}")
+
+
+def train_sft(cfg: SFTConfig) -> dict:
+    """Train (or resume) an SFT run; returns (and writes to out/summary.json) the run summary."""
+    _validate(cfg)
+    run = check_output_dir(cfg.out)
+    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)
+    with torch_threads(cfg.torch_threads):
+        return _train(cfg, run, ck)
+
+
+def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
+    from rl4vla.data.demos import DemoDataset
+
+    ckpt_path = run / "checkpoint.pt"
+    data = DemoDataset(cfg.data)
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"{cfg.data} has {len(data)} samples, fewer than --batch-size {cfg.batch_size}")
+    torch.manual_seed(cfg.seed)
     if cfg.init is not None:
         model = SmallVLA.load(cfg.init)
         tokenizer, model_cfg = model.tokenizer, model.cfg
@@ -270,19 +313,16 @@ def train_sft(cfg: SFTConfig) -> dict:
     aux_head = aux_head_for(model)
     opt = optimizer(model, aux_head)
     step = 0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if ck is not None:
         model = SmallVLA.from_state(ck["model"])
         aux_head = aux_head_for(model)
-        if (aux_head is None) != (ck.get("aux_head") is None):
-            raise ValueError(f"{ckpt_path} was trained with a different --aux-weight (on/off); resume with the same")
         if aux_head is not None:
             aux_head.load_state_dict(ck["aux_head"])
         opt = optimizer(model, aux_head)
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
         step = int(ck["step"])
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
     aux_t = aux_m = None
     if aux_head is not None:
@@ -303,7 +343,7 @@ def train_sft(cfg: SFTConfig) -> dict:
         mix_tokens = torch.as_tensor(tokenizer.encode(mix.actions))  # outside the tokenizer's range: clipped
         if feats is not None:
             mix_feats = cached_features(model, mix, run / "mix_features.pt")
-    logger = RunLogger(run)
+    logger = RunLogger(run, None if ck is None else step)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
     t0, seen = time.perf_counter(), 0
@@ -362,5 +402,5 @@ def train_sft(cfg: SFTConfig) -> dict:
         logger.close()
     summary = {"steps": step, "samples": len(data), "eval_success": final, "model": str(run / "model.pt"),
                "wall_s": time.perf_counter() - t0}
-    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
     return summary
