@@ -11,10 +11,21 @@ from tqdm import tqdm
 from rl4vla.bench.conditions import resolve_conditions, sample_episode
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import CollectConfig
-from rl4vla.data.demos import FORMAT, SUCCESS_STREAK, VERSION, Episode, keep_mask, read_meta, update_meta, write_shard
+from rl4vla.data.demos import (
+    FORMAT,
+    SUCCESS_STREAK,
+    VERSION,
+    DatasetError,
+    Episode,
+    damaged_shards,
+    keep_mask,
+    read_meta,
+    update_meta,
+    write_shard,
+)
 from rl4vla.policy.base import make_policy
 from rl4vla.policy.vla import proprio_from_state
-from rl4vla.util import atomic_write_text
+from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, check_seed
 
 
 def _new_meta(cfg: CollectConfig) -> dict:
@@ -24,16 +35,17 @@ def _new_meta(cfg: CollectConfig) -> dict:
 
 
 def collect(cfg: CollectConfig) -> dict:
-    """Collect until the dataset at cfg.out holds cfg.episodes successful demos (resumes and appends)."""
+    """Collect until the dataset at cfg.out holds cfg.episodes successful demos (resumes and appends); first
+    re-collect the episodes of any shard that is missing or cannot be opened."""
     import json
 
-    if cfg.episodes < 1:
-        raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
+    check_at_least(cfg, ("episodes", "num_envs", "image_size"))
+    check_at_least(cfg, ("workers",), 0)
+    check_seed(cfg.seed)
     if not 0 <= cfg.noise <= 0.02:
         raise ValueError(f"--noise must be in [0, 0.02] m (the expert moves at most 0.035 m a step), got {cfg.noise}")
     conds = resolve_conditions(cfg.conditions)
-    root = Path(cfg.out)
-    root.mkdir(parents=True, exist_ok=True)
+    root = check_output_dir(cfg.out)
     if (root / "meta.json").exists():
         meta = read_meta(root)
         for key in ("image_size", "seed", "conditions", "noise"):
@@ -47,23 +59,21 @@ def collect(cfg: CollectConfig) -> dict:
         atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
     for stale in root.glob(".tmp-shard_*.h5"):  # an interrupted wave: its shard never landed
         stale.unlink()
+    for shard in damaged_shards(root, meta):
+        _recollect(root, meta, shard, cfg, conds)
     if meta["episodes"] >= cfg.episodes:
         print(f"{root} already holds {meta['episodes']} episodes", file=sys.stderr)
         return meta
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size))
-    expert = make_policy("expert")
     bar = tqdm(total=cfg.episodes, initial=meta["episodes"], desc="collect demos")
     try:
         while meta["episodes"] < cfg.episodes:
             start = meta["next_index"]
-            idx = range(start, start + cfg.num_envs)
-            eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in idx]
-            noise = np.random.default_rng([cfg.seed, start]) if cfg.noise else None  # resumable: seeded per wave
-            kept = _run_wave(env, expert, eps, cfg.noise, noise)[: cfg.episodes - meta["episodes"]]
+            kept = _wave(env, cfg, conds, start)[: cfg.episodes - meta["episodes"]]
             shard = f"shard_{len(meta['shards']):05d}.h5"
             if kept:
                 write_shard(root / shard, kept)
-                meta = update_meta(root, meta, shard, kept, start + cfg.num_envs)
+                meta = update_meta(root, meta, shard, kept, start, cfg.num_envs)
             else:  # nothing kept: only advance the episode counter
                 meta = {**meta, "next_index": start + cfg.num_envs}
                 atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
@@ -73,6 +83,36 @@ def collect(cfg: CollectConfig) -> dict:
         bar.close()
         env.close()
     return meta
+
+
+def _wave(env: TabletopVecEnv, cfg: CollectConfig, conds, start: int) -> list[Episode]:
+    """The successful demos of the wave of env.num_envs episodes from index `start` (a function of the settings
+    and `start` only: the noise is seeded per wave, so a resumed or repaired wave is the same)."""
+    eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in range(start, start + env.num_envs)]
+    noise = np.random.default_rng([cfg.seed, start]) if cfg.noise else None
+    return _run_wave(env, make_policy("expert"), eps, cfg.noise, noise)
+
+
+def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) -> None:
+    """Write a missing or corrupt shard again: its wave's episodes are known (meta.json's waves), so re-running
+    them gives the same demos."""
+    wave = meta.get("waves", {}).get(shard)
+    if wave is None:
+        raise DatasetError(f"{root / shard} is missing or corrupt, and {root}/meta.json (from an older rl4vla) does "
+                           "not record which episodes it held: collect a new dataset with another --out")
+    print(f"{root / shard} is missing or corrupt: re-collecting its wave (episodes {wave['start']} to "
+          f"{wave['start'] + wave['size'] - 1})", file=sys.stderr)
+    env = TabletopVecEnv(EnvConfig(num_envs=wave["size"], workers=cfg.workers, image_size=cfg.image_size))
+    try:
+        kept = _wave(env, cfg, conds, wave["start"])[: wave["episodes"]]
+    finally:
+        env.close()
+    transitions = sum(len(e.actions) for e in kept)
+    if (len(kept), transitions) != (wave["episodes"], wave["transitions"]):
+        raise DatasetError(f"re-collecting {root / shard} gave {len(kept)} demos of {transitions} steps, not the "
+                           f"{wave['episodes']} of {wave['transitions']} it held (another simulator or rl4vla "
+                           "version?): collect a new dataset with another --out")
+    write_shard(root / shard, kept)
 
 
 def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,

@@ -3,7 +3,9 @@
 On-disk format (readable with plain h5py, no rl4vla needed):
 
     DIR/meta.json            format, version, image size, shard list, counts, action percentiles,
-                             the episodes attempted (next_index) so collection resumes exactly
+                             the episodes attempted (next_index) so collection resumes exactly, and
+                             per shard its wave (waves: start, size, episodes, transitions) so a missing
+                             or corrupt shard can be re-collected exactly
     DIR/shard_00000.h5       one collection wave, written to a temporary name and renamed
       attrs: format="rl4vla-demos", version=2
       /episodes/<k>/rgb      (T, H, W, 3) uint8, one chunk per frame, lzf-compressed
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +115,27 @@ def read_shard(path: Path) -> list[Episode]:
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError) as e:
-        raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); delete it and "
-                           "re-run `rl4vla collect` with the same --out to regenerate it") from e
+        raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from e
+
+
+def repair_command(root: str | Path, meta: dict) -> str:
+    """The `rl4vla collect` command, with the dataset's own settings, that re-collects its missing shards."""
+    cmd = ["rl4vla", "collect", "--out", str(root), "--seed", str(meta["seed"]), "--image-size",
+           str(meta["image_size"]), "--episodes", str(meta["episodes"]), "--conditions", *meta["conditions"]]
+    if meta.get("noise"):
+        cmd += ["--noise", str(meta["noise"])]
+    return shlex.join(cmd)
+
+
+def damaged_shards(root: Path, meta: dict) -> list[str]:
+    """The shards meta.json lists that are missing or cannot be opened (a cheap check: actions only, no frames)."""
+    bad = []
+    for name in meta["shards"]:
+        try:
+            read_shard_actions(root / name)
+        except DatasetError:
+            bad.append(name)
+    return bad
 
 
 class DemoDataset:
@@ -123,11 +145,15 @@ class DemoDataset:
         self.root = Path(root)
         self.meta = read_meta(self.root)
         self.episodes: list[Episode] = []
+        fix = f"run `{repair_command(self.root, self.meta)}` to re-collect its episodes"
         for name in self.meta["shards"]:
             p = self.root / name
             if not p.exists():
-                raise DatasetError(f"{p} is listed in meta.json but missing")
-            self.episodes.extend(read_shard(p))
+                raise DatasetError(f"{p} is listed in meta.json but missing: {fix}")
+            try:
+                self.episodes.extend(read_shard(p))
+            except DatasetError as e:
+                raise DatasetError(f"{e}: delete it and {fix}") from e
         if len(self.episodes) != self.meta["episodes"]:
             raise DatasetError(f"{self.root}: meta.json says {self.meta['episodes']} episodes, shards hold "
                                f"{len(self.episodes)}")
@@ -154,22 +180,28 @@ def read_shard_actions(path: Path) -> list[np.ndarray]:
 
     try:
         with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise ValueError(f"not an {FORMAT} shard")
             return [f["episodes"][f"{k:05d}"]["actions"][()] for k in range(int(f.attrs["n_episodes"]))]
     except (OSError, KeyError, ValueError) as e:
         raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from e
 
 
-def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Episode], next_index: int) -> dict:
-    """Add a shard to meta.json (atomically), recomputing the action percentiles over all data."""
+def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Episode], start: int, size: int) -> dict:
+    """Add a shard, the successes of the wave of `size` episodes from index `start`, to meta.json (atomically),
+    recomputing the action percentiles over all data."""
     acts = [e.actions for e in new_episodes]
     for name in meta["shards"]:
         acts += read_shard_actions(root / name)
     allacts = np.concatenate(acts) if acts else np.zeros((0, 7))
     meta = dict(meta)
+    transitions = int(sum(len(e.actions) for e in new_episodes))
     meta["shards"] = meta["shards"] + [new_shard]
+    meta["waves"] = {**meta.get("waves", {}), new_shard: {"start": start, "size": size,
+                                                           "episodes": len(new_episodes), "transitions": transitions}}
     meta["episodes"] += len(new_episodes)
-    meta["transitions"] += int(sum(len(e.actions) for e in new_episodes))
-    meta["next_index"] = next_index
+    meta["transitions"] += transitions
+    meta["next_index"] = start + size
     if len(allacts):
         meta["action_q01"] = np.percentile(allacts, 1, axis=0).tolist()
         meta["action_q99"] = np.percentile(allacts, 99, axis=0).tolist()
