@@ -20,6 +20,7 @@ import numpy as np
 from rl4vla.sim import assets as A
 from rl4vla.sim import catalog as C
 from rl4vla.sim.scene import WORKSPACE_CENTER
+from rl4vla.util import check_seed
 
 GRID_HALF = 0.075  # the 15 x 15 cm training square
 GRID_N = 6
@@ -194,14 +195,47 @@ def validate(c: Condition) -> Condition:
     return c
 
 
+def _names(v) -> bool:
+    return isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(v) -> bool:
+    return isinstance(v, (list, tuple)) and all(map(_number, v))
+
+
+_TEXT = ("a string", lambda v: isinstance(v, str))
+_POOL = ("a split name or a list of names", _names)
+_MAYBE_POOL = ("null, a split name or a list of names", lambda v: v is None or _names(v))
+_FIELD_TYPES = {  # what a user file may give each field: (description, test)
+    "name": _TEXT, "base": _TEXT, "dimension": _TEXT, "description": _TEXT, "positions": _TEXT,
+    "objects": _POOL, "receptacles": _POOL, "tables": _POOL,
+    "distractor_objects": _MAYBE_POOL, "distractor_receptacles": _MAYBE_POOL,
+    "templates": ("a list of strings", lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)),
+    "yaws": ("a list of numbers", _numbers),
+    "object_separation": ("a number", _number), "alpha": ("a number", _number),
+    "joint_offsets": ("null or 6 lists of numbers", lambda v: v is None or (
+        isinstance(v, (list, tuple)) and all(map(_numbers, v)))),
+    "perturbation": ("null or a string", lambda v: v is None or isinstance(v, str)),
+    "reposition_step": ("null or an integer", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
+}
+
+
 def condition_from_dict(d: dict) -> Condition:
     """Build a condition from a dict (a user file entry); `base` names a condition to inherit from."""
     d = dict(d)
-    base = d.pop("base", None)
     fields = {f.name for f in dataclasses.fields(Condition)}
-    unknown = sorted(set(d) - fields)
+    unknown = sorted(set(d) - fields - {"base"})
     if unknown:
         raise ValueError(f"unknown condition field(s) {unknown}; valid: base, {', '.join(sorted(fields))}")
+    for k, v in d.items():
+        what, ok = _FIELD_TYPES[k]
+        if not ok(v):
+            raise ValueError(f"condition {d.get('name', '(unnamed)')!r}: {k} must be {what}, got {v!r}")
+    base = d.pop("base", None)
     for k in ("objects", "receptacles", "tables", "distractor_objects", "distractor_receptacles"):
         if isinstance(d.get(k), list):
             d[k] = tuple(d[k])
@@ -220,26 +254,55 @@ def condition_from_dict(d: dict) -> Condition:
     return validate(Condition(**d))
 
 
-def load_conditions_file(path: str) -> list[Condition]:
-    """Conditions from a YAML or JSON file: a list of condition dicts, or {"conditions": [...]}."""
-    with open(path) as f:
-        text = f.read()
+def _parse(path: str, text: str):
+    """A YAML (.yaml, .yml) or JSON file's data; ValueError naming the file and the line of a syntax error."""
     if path.endswith((".yaml", ".yml")):
         import yaml
 
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ValueError(f"{path} is not valid YAML: {getattr(e, 'problem', None) or e}{where}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+
+
+def load_conditions_file(path: str) -> list[Condition]:
+    """Conditions from a YAML or JSON file: a list of condition dicts, or {"conditions": [...]}."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError(f"cannot read the conditions file {path}: {e.strerror or e}") from None
+    data = _parse(path, text)
     if isinstance(data, dict):
         data = data.get("conditions")
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of conditions (or {{'conditions': [...]}})")
-    return [condition_from_dict(d) for d in data]
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ValueError(f"{path}: expected a list of conditions, each a mapping of fields (or {{'conditions': "
+                         "[...]}})")
+    try:
+        conds = [condition_from_dict(d) for d in data]
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    names = [c.name for c in conds]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{path}: more than one condition named {', '.join(map(repr, twice))}")
+    return conds
 
 
 def register(conds: list[Condition]) -> None:
-    """Make user conditions selectable by name (and part of 'all')."""
+    """Make user conditions selectable by name (and part of 'all'). A user condition never replaces a built-in
+    one (reports would compute retention against the wrong in-distribution): its name must be its own."""
+    reserved = [c.name for c in BUILTIN] + list(SOURCES) + ["all"]
     for c in conds:
+        if c.name in reserved:
+            raise ValueError(f"user condition {c.name!r} is named like a built-in condition, which it would replace; "
+                             f"give it a name of its own (`base: {c.name}` starts it from the built-in one)")
         CONDITIONS[c.name] = validate(c)
 
 
@@ -279,7 +342,7 @@ def grid_points(positions: str) -> np.ndarray:
 
 
 def _rng(cond: Condition, seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([zlib.crc32(cond.name.encode()), int(seed) & 0xFFFFFFFF, int(index)])
+    return np.random.default_rng([zlib.crc32(cond.name.encode()), check_seed(int(seed), "seed"), int(index)])
 
 
 def _place(rng, pts: np.ndarray, cond: Condition) -> dict[str, np.ndarray]:
@@ -376,6 +439,9 @@ def read_manifest(path: str) -> list[Episode]:
         episodes = [Episode.from_dict(d) for d in doc["episodes"]]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a readable episode manifest ({type(e).__name__}: {e})") from e
-    if "hash" in doc and doc["hash"] != manifest_hash(episodes):
+    if "hash" not in doc:
+        raise ValueError(f"{path} has no 'hash' field, so its episodes cannot be checked; write manifests with "
+                         "`rl4vla eval --save-manifest`")
+    if doc["hash"] != manifest_hash(episodes):
         raise ValueError(f"{path}: manifest hash mismatch (the file was edited or is corrupt)")
     return episodes
