@@ -28,7 +28,9 @@ class EvalConfig:
     image_size: int = 128
     """observation size in pixels"""
     temperature: float = 0.6
-    """sampling temperature of learned policies (the study evaluates at 0.6)"""
+    """sampling temperature of learned policies (the study evaluates at 0.6; 0 = greedy)"""
+    torch_threads: int = 0
+    """torch intra-op threads of a learned policy (0 = auto: torch's default, at most 4)"""
     json: bool = False
     """print one JSON object on stdout instead of a table"""
     out: str | None = None
@@ -65,6 +67,8 @@ class RenderConfig:
     """env worker processes (0 = in this process)"""
     sheet_columns: int = 6
     """frames per episode on the contact sheet"""
+    torch_threads: int = 0
+    """torch intra-op threads of a learned policy (0 = auto: torch's default, at most 4)"""
     conditions_file: str | None = None
     """YAML/JSON file of extra user-defined conditions"""
 

@@ -20,7 +20,7 @@ from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.results import default_label, policy_info
 from rl4vla.eval.video import caption, contact_sheet, outcome_border, save_png, write_video
-from rl4vla.util import atomic_write_text
+from rl4vla.util import atomic_write_text, check_output_dir
 
 MEDIA_INDEX = "media.json"
 CONTACT_SHEET = "contact_sheet.png"
@@ -90,10 +90,9 @@ def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Seque
         eps = [e for c in resolve_conditions(conditions) for e in sample_episodes(c, seed, episodes)]
     if not eps:
         raise ValueError("no episodes to record")
+    out = check_output_dir(out_dir)  # before the work: a bad path fails now
     label = label or default_label(policy_spec)
     policy = seeded_policy(policy_spec, seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     env = TabletopVecEnv(EnvConfig(num_envs=min(8, len(eps)), workers=workers, image_size=size))
     try:
         recs = record_episodes(env, policy, eps, temperature=temperature, desc=f"record {label}")

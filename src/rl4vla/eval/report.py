@@ -16,7 +16,7 @@ from rl4vla.eval.media import read_media_index
 from rl4vla.eval.paper import PAPER_COLUMNS, paper_summary
 from rl4vla.eval.plots import bar_charts, training_curves
 from rl4vla.eval.results import DIMENSION_ORDER, IN_DISTRIBUTION, as_results
-from rl4vla.util import atomic_write_text
+from rl4vla.util import atomic_write_text, check_output_dir
 
 DASH = "–"
 
@@ -102,14 +102,13 @@ def write_report(results: Sequence[str | os.PathLike | dict], out_dir: str | os.
     """
     if not results:
         raise ValueError("report needs at least one results file")
+    out = check_output_dir(out_dir)
     docs = [as_results(r) for r in results]
     labels = list(labels) if labels else [d["label"] for d in docs]
     if len(labels) != len(docs):
         raise ValueError(f"{len(labels)} labels for {len(docs)} results files")
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must be distinct, got {labels}: pass --labels")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     base = docs[0]
     cmps = [compare_results(base, d, test=test, alpha=alpha) if d["manifest_hash"] == base["manifest_hash"]
             else None for d in docs[1:]]

@@ -30,7 +30,7 @@ import numpy as np
 
 from rl4vla.bench.conditions import CONDITIONS, DIMENSIONS, Episode, manifest_hash
 from rl4vla.eval.stats import wilson_interval
-from rl4vla.util import atomic_write_text
+from rl4vla.util import write_or_rescue
 
 RESULTS_FORMAT = "rl4vla-results"
 RESULTS_VERSION = 1
@@ -180,9 +180,9 @@ def dumps_results(doc: dict) -> str:
 
 
 def write_results(path: str | os.PathLike, doc: dict) -> Path:
-    """Write a results document atomically (readers never see a partial file)."""
-    atomic_write_text(path, dumps_results(doc))
-    return Path(path)
+    """Write a results document atomically (readers never see a partial file); when that fails, save it in the
+    current directory and raise a RuntimeError that says where (results of a long evaluation are never lost)."""
+    return write_or_rescue(path, dumps_results(doc))
 
 
 _CONDITION_FIELDS = {"dimension": str, "episodes": int, "successes": int, "success_rate": (int, float),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from rl4vla.bench.conditions import (
@@ -21,7 +22,8 @@ from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.media import record_media
-from rl4vla.eval.results import make_results, policy_info, write_results
+from rl4vla.eval.results import BUILTIN_POLICIES, make_results, policy_info, write_results
+from rl4vla.util import check_at_least, check_output_file, check_seed, torch_threads
 
 
 def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...] | list[int],
@@ -36,6 +38,8 @@ def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...
         raise ValueError("--seeds needs at least one seed")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds repeats a seed: {list(seeds)}")
+    for s in seeds:
+        check_seed(s, "--seeds")
     conds = resolve_conditions(conditions)
     return [e for s in seeds for c in conds for e in sample_episodes(c, s, episodes)]
 
@@ -47,12 +51,26 @@ def _manifest_dimensions(path: str) -> dict[str, str]:
     return {name: spec.get("dimension", "-") for name, spec in conds.items() if isinstance(spec, dict)}
 
 
+def _policy_threads(cfg: EvalConfig | RenderConfig) -> AbstractContextManager:
+    """torch's threads for a learned policy (scripted ones never import torch)."""
+    return nullcontext() if cfg.policy in BUILTIN_POLICIES else torch_threads(cfg.torch_threads)
+
+
 def evaluate(cfg: EvalConfig) -> dict:
     """Evaluate cfg.policy on every condition x seed; returns the results document (see eval/results.py).
 
-    Writes it atomically to cfg.out when set. Library entry point of the study pipeline.
+    Writes it atomically to cfg.out when set (output paths are checked first: a bad one fails before the work, and
+    a write that still fails at the end saves the results elsewhere and says where). Library entry point of the
+    study pipeline.
     """
     t0 = time.perf_counter()
+    check_at_least(cfg, ("num_envs", "image_size"))
+    check_at_least(cfg, ("workers", "torch_threads"), 0)
+    if cfg.temperature < 0:
+        raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
+    for path, what in ((cfg.out, "--out"), (cfg.save_manifest, "--save-manifest")):
+        if path:
+            check_output_file(path, what)
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
     dims = None
@@ -70,8 +88,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
                                    image_size=cfg.image_size))
     try:
-        res = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=cfg.progress,
-                           desc=f"eval {cfg.label or cfg.policy}")
+        with _policy_threads(cfg):
+            res = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=cfg.progress,
+                               desc=f"eval {cfg.label or cfg.policy}")
     finally:
         env.close()
     settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
@@ -106,10 +125,14 @@ def format_results(doc: dict) -> str:
 
 def render(cfg: RenderConfig) -> list[Path]:
     """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG (see record_media)."""
+    check_at_least(cfg, ("size", "sheet_columns"))
+    check_at_least(cfg, ("workers", "torch_threads"), 0)
+    check_seed(cfg.seed)
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
-    index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed, size=cfg.size,
-                         workers=cfg.workers, sheet_columns=cfg.sheet_columns)
+    with _policy_threads(cfg):
+        index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed, size=cfg.size,
+                             workers=cfg.workers, sheet_columns=cfg.sheet_columns)
     out = Path(cfg.out)
     return [out / v["file"] for v in index["videos"]] + [out / index["contact_sheet"]]
 

@@ -12,6 +12,7 @@ import torch
 from rl4vla.algos.sft import PRESETS
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
+from rl4vla.util import torch_threads
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,18 @@ class BenchPolicyConfig:
     (one episode); reports policy and sim ms per step, the target's two sides (0 skips it)"""
     workers: int = 2
     """env worker processes of that rollout"""
+    torch_threads: int = 0
+    """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     json: bool = False
     """print one JSON object"""
 
 
 def bench_policy(cfg: BenchPolicyConfig) -> dict:
+    with torch_threads(cfg.torch_threads):
+        return _bench(cfg)
+
+
+def _bench(cfg: BenchPolicyConfig) -> dict:
     rng = np.random.default_rng(0)
     tok = ActionTokenizer(tuple([-0.05] * 6 + [-1.0]), tuple([0.05] * 6 + [1.0]))
     model = SmallVLA(cfg.model, tok)

@@ -374,6 +374,10 @@ class SmallVLA(nn.Module):
             raise ValueError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from e
         if isinstance(st, dict) and "model" in st:  # a training checkpoint holds the model state inside
             st = st["model"]
+        if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is a torch file but not an rl4vla VLA checkpoint (it holds "
+                             f"{type(st).__name__ if not isinstance(st, dict) else 'another dict'}); pass a model.pt "
+                             "or checkpoint.pt written by `rl4vla train`")
         return SmallVLA.from_state(st)
 
 
