@@ -17,8 +17,10 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,9 +37,19 @@ from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
 from rl4vla.eval.report import write_report
 from rl4vla.eval.run import evaluate
-from rl4vla.util import atomic_write_text
+from rl4vla.util import (
+    atomic_write_text,
+    changed_settings,
+    check_at_least,
+    check_output_dir,
+    check_seed,
+    torch_threads,
+    usable_cpus,
+)
 
 STAGES_FILE = "stages.json"
+HEARTBEAT = ".heartbeat"  # touched every HEARTBEAT_S while a stage runs: a stage killed outright ran until then
+HEARTBEAT_S = 10.0
 FORMAT, VERSION = "rl4vla-study", 1
 EPISODE_STEPS = 80  # control steps of an evaluation episode (the env's default max_steps)
 RL_ALGOS = ("ppo", "grpo", "dpo")
@@ -67,7 +79,8 @@ class StudyConfig:
     workers: int = 2
     """env worker processes of every stage (0 = in this process); may change when resuming"""
     torch_threads: int = 0
-    """torch intra-op threads (0 = torch's default; 1 is faster for the tiny debug models on a busy machine)"""
+    """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
+    the tiny debug models on a busy machine); may change when resuming"""
     pretrain_demos: int = 2000
     """successful expert demos of the robot-pretraining corpus (`collect --conditions robot-pretraining`: 16
     objects outside every benchmark pool; OpenVLA: ~970k Open X-Embodiment episodes). 0 = no pretraining: the
@@ -177,20 +190,16 @@ def _inputs(obj) -> dict:
     return json.loads(json.dumps({k: v for k, v in d.items() if k not in _NOT_INPUTS}))
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _validate(cfg: StudyConfig) -> None:
     if cfg.trainers not in ("default", "debug"):
         raise ValueError(f"--trainers must be default or debug, got {cfg.trainers!r}")
-    for name in ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
-                 "eval_episodes", "num_envs", "train_eval_episodes", "media_episodes"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    check_at_least(cfg, ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
+                         "eval_episodes", "num_envs", "train_eval_episodes", "media_episodes", "image_size",
+                         "media_size"))
+    check_at_least(cfg, ("workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
+    check_seed(cfg.seed)
+    for s in cfg.eval_seeds:
+        check_seed(s, "--eval-seeds")
     if cfg.pretrain_demos < 0 or (cfg.pretrain_demos and cfg.pretrain_steps < 1):
         raise ValueError(f"--pretrain-demos must be >= 0 (0 = no pretraining) and --pretrain-steps >= 1 with it, got "
                          f"{cfg.pretrain_demos} and {cfg.pretrain_steps}")
@@ -233,7 +242,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, init=None if init is None else str(root / init / "model.pt"))
+                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads,
+                                init=None if init is None else str(root / init / "model.pt"))
 
         def run() -> dict:
             s = train_sft(dataclasses.replace(c, resume=(root / name / "checkpoint.pt").exists()))
@@ -247,7 +257,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
                                 env_steps=cfg.rl_env_steps, num_envs=cfg.num_envs, workers=cfg.workers,
                                 seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers)
+                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads)
         if algo != "ppo" and not c.same_init and c.num_envs % c.group_size:  # fail now, not hours later
             raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --num-envs must be a "
                              f"multiple of {c.group_size}, got {c.num_envs}")
@@ -264,7 +274,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
                        seeds=cfg.eval_seeds, num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
                        out=str(root / name / "results.json"), label=LABELS[model],
-                       save_manifest=str(root / name / "manifest.json"))
+                       save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads)
 
         def run() -> dict:
             doc = evaluate(c)
@@ -368,10 +378,10 @@ def check_inputs(cfg: StudyConfig, stages: list[Stage], doc: dict) -> None:
     """Refuse to run when a recorded stage was run with other inputs (before any work is done)."""
     for s in stages:
         rec = doc["stages"].get(s.name)
-        if rec is None or rec["inputs"] == s.inputs:
+        diff = [] if rec is None else changed_settings({**dict.fromkeys(s.inputs), **rec["inputs"]}, s.inputs)
+        if not diff:
             continue
-        diff = sorted(k for k in set(rec["inputs"]) | set(s.inputs) if rec["inputs"].get(k) != s.inputs.get(k))
-        shown = ", ".join(f"{k}: {rec['inputs'].get(k)!r} -> {s.inputs.get(k)!r}" for k in diff[:4])
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diff)
         raise ValueError(f"{cfg.out} holds a study run with other settings (recorded preset {doc.get('preset')!r}, "
                          f"asked preset {cfg.preset!r}): stage {s.name!r} differs in {shown}. Re-run with the same "
                          "preset and flags to resume it, or choose another --out")
@@ -381,43 +391,69 @@ def _done(root: Path, rec: dict | None) -> bool:
     return rec is not None and rec["status"] == "done" and all((root / p).exists() for p in rec["outputs"])
 
 
+def _earlier_wall_s(root: Path, rec: dict | None) -> float:
+    """Seconds a stage's earlier attempts ran. One killed outright (kill -9: its record still says running) ran
+    from its start until the last heartbeat."""
+    if rec is None:
+        return 0.0
+    if rec["status"] != "running":
+        return rec["wall_s"]
+    beat = root / HEARTBEAT
+    alive = beat.stat().st_mtime if beat.exists() else 0.0
+    return rec["wall_s"] + max(0.0, alive - datetime.fromisoformat(rec["started"]).timestamp())
+
+
+@contextmanager
+def _heartbeat(path: Path, every: float) -> Iterator[None]:
+    """Touch `path` now and every `every` seconds inside the block (from a daemon thread)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        path.touch()
+        while not stop.wait(every):
+            path.touch()
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
 def run_study(cfg: StudyConfig) -> dict:
     """Run (or resume) every stage of the study; returns the stages record. The report is DIR/report/report.md."""
     stages = plan(cfg)
     root = Path(cfg.out)
-    if root.exists() and any(root.iterdir()) and not (root / STAGES_FILE).exists():
+    if root.is_dir() and any(root.iterdir()) and not (root / STAGES_FILE).exists():
         raise ValueError(f"{root} exists and is not a study directory (no {STAGES_FILE}): choose another --out")
+    check_output_dir(root)
     doc = read_stages(root)
     check_inputs(cfg, stages, doc)
-    root.mkdir(parents=True, exist_ok=True)
     doc.update(preset=cfg.preset, config=json.loads(json.dumps(dataclasses.asdict(cfg))))
-    threads = None
-    if cfg.torch_threads:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(cfg.torch_threads)
     if cfg.trainers == "default":
         print(f"study {cfg.preset}: expected ~{sum(expected_wall_s(cfg).values()) / 60:.0f} min on 2 cores; "
               f"stages in {root / STAGES_FILE}", file=sys.stderr)
     bar = tqdm(total=len(stages), desc="study", unit="stage")
     ran: set[str] = set()
-    try:
+    with torch_threads(cfg.torch_threads), bar:
         for s in stages:
             rec = doc["stages"].get(s.name)
             if _done(root, rec) and not ran.intersection(s.deps):
                 bar.update(1)
                 continue
             bar.set_postfix_str(s.name)
-            prior = rec["wall_s"] if rec else 0.0  # time of earlier, interrupted attempts
-            rec = {"status": "running", "inputs": s.inputs, "wall_s": prior, "env_steps": None, "cpus": _cpus(),
+            prior = _earlier_wall_s(root, rec)  # time of earlier, interrupted or killed attempts
+            rec = {"status": "running", "inputs": s.inputs, "wall_s": prior, "env_steps": None, "cpus": usable_cpus(),
                    "outputs": [], "attempts": (rec or {}).get("attempts", 0) + 1,
                    "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             doc["stages"][s.name] = rec
             _write_stages(root, doc)
             t0 = time.perf_counter()
             try:
-                out = s.run()
+                with _heartbeat(root / HEARTBEAT, HEARTBEAT_S):
+                    out = s.run()
             except BaseException:
                 rec.update(status="interrupted", wall_s=prior + time.perf_counter() - t0)
                 _write_stages(root, doc)
@@ -427,10 +463,4 @@ def run_study(cfg: StudyConfig) -> dict:
             _write_stages(root, doc)
             ran.add(s.name)
             bar.update(1)
-    finally:
-        bar.close()
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
     return doc
