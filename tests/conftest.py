@@ -16,6 +16,17 @@ def small_env():
     env.close()
 
 
+@pytest.fixture(scope="session")
+def demos(tmp_path_factory):
+    """A tiny demo dataset (6 successes at 32 px in two or more shards), shared by read-only tests."""
+    from rl4vla.cli import main
+
+    out = tmp_path_factory.mktemp("demos")
+    assert main(["collect", "--out", str(out), "--episodes", "6", "--num-envs", "4", "--workers", "0",
+                 "--image-size", "32"]) == 0
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _restore_conditions():
     """Tests that register user conditions must not leak them into later tests' 'all'."""
