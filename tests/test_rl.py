@@ -503,3 +503,25 @@ def test_fbc_trains_only_on_the_steps_of_successful_trajectories():
     out = rl.ALGOS["fbc"].update(model, None, rl.make_optimizer(model, cfg), dataclasses.replace(
         roll, rewards=np.zeros((3, 4), np.float32)), cfg, np.random.default_rng(0))
     assert out == {"train/fbc_successes": 0, "train/update_samples": 0}
+
+
+def test_co_training_adds_the_demos_sft_loss_to_every_optimizer_step(demos, tmp_path):
+    from rl4vla.algos.sft import DemoBatches
+
+    model = make_model()
+    anchor = DemoBatches(model, (str(demos), str(demos)), 9, 0, tmp_path / "bc_")
+    obs, tokens = anchor.batch(3)
+    assert tokens.shape == (9, 7) and len(obs["instruction"]) == 9 and obs["image_features"] is None  # conv model
+    again = anchor.batch(3)[1]
+    torch.testing.assert_close(tokens, again)  # the order is a function of (seed, step): resumes exactly
+    roll = make_rollout(model, t_len=4, n=4)  # no reward: zero advantages, only the demos' loss moves the policy
+    cfg = rl.RLConfig(minibatch_size=4, grad_accum=1, policy_lr=1e-3, bc_data=(str(demos),), bc_batch=9)
+    opt = rl.make_optimizer(model, cfg)
+    bc = []
+    for u in range(3):
+        out = rl.ALGOS["ppo"].update(model, None, opt, roll, cfg, np.random.default_rng(u), anchor)
+        assert out["train/optimizer_steps"] == 4
+        bc.append(out["losses/bc"])
+    assert rl.optimizer_steps(opt) == 12 and bc[-1] < bc[0]
+    with pytest.raises(ValueError, match="bc-batch"):
+        rl._validate(dataclasses.replace(cfg, init="x", bc_data=("a", "b"), bc_batch=1))

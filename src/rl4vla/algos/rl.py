@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
-from rl4vla.algos.sft import RunLogger, evaluate_in_distribution
+from rl4vla.algos.sft import DemoBatches, RunLogger, evaluate_in_distribution, sft_loss
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.util import atomic_torch_save, auto_threads, check_at_least, check_output_dir, check_seed, resume_checkpoint
 
@@ -128,6 +128,14 @@ class RLConfig:
     target_kl: float = 0.0
     """stop an update early once the mean approx KL of its optimizer steps so far exceeds this (0 = never;
     the study: never)"""
+    bc_data: tuple[str, ...] = ()
+    """co-training: demonstration datasets (e.g. the warm-up's demos and the robot-pretraining corpus) whose SFT
+    loss joins every optimizer step, as the warm-up co-trains to keep its prior (InstructGPT's PPO-ptx); empty =
+    off (the study). The small VLA's prior is fragile: RL on 32 scenes without it lowered held-out success"""
+    bc_coef: float = 1.0
+    """weight of the co-training SFT loss (--bc-data)"""
+    bc_batch: int = 64
+    """co-training samples per optimizer step, an equal share from each --bc-data set"""
     seed: int = 0
     """seed of action sampling, minibatch order and evaluation sampling"""
     eval_every: int = 10
@@ -217,12 +225,25 @@ def grpo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, None]:
 DIM_NAMES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")  # action dimensions, for per-dimension logs
 
 
-def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig) -> float:
-    """Clip, set the policy lr of this optimizer step (linear warm-up over policy_lr_warmup steps), step."""
+def optimizer_steps(opt: torch.optim.Optimizer) -> int:
+    """Optimizer steps taken so far (Adam's own count, so it resumes with the optimizer's state)."""
+    first = opt.param_groups[0]["params"][0]
+    return int(opt.state[first].get("step", 0)) if first in opt.state else 0
+
+
+def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: DemoBatches | None = None,
+          stats: dict | None = None) -> float:
+    """Add the co-training SFT loss (anchor), clip, set the policy lr of this optimizer step (linear warm-up over
+    policy_lr_warmup steps), step."""
+    done = optimizer_steps(opt)
+    if anchor is not None:
+        obs, tokens = anchor.batch(done)
+        bc = sft_loss(model.logits(obs, tokens), tokens)
+        (cfg.bc_coef * bc).backward()
+        if stats is not None:
+            stats["losses/bc"].append(bc.item())
     norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
     if cfg.policy_lr_warmup:
-        first = opt.param_groups[0]["params"][0]
-        done = int(opt.state[first].get("step", 0)) if first in opt.state else 0  # Adam's count: resumes with it
         opt.param_groups[0]["lr"] = cfg.policy_lr * min(1.0, (done + 1) / cfg.policy_lr_warmup)
     opt.step()
     opt.zero_grad(set_to_none=True)
@@ -231,7 +252,7 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig) -> float:
 
 def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout, adv: torch.Tensor,
                      ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator,
-                     mask: np.ndarray | None = None) -> dict:
+                     mask: np.ndarray | None = None, anchor: DemoBatches | None = None) -> dict:
     """Clipped-surrogate epochs over the valid samples of a rollout (PPO; GRPO when ret is None: no critic).
 
     adv, ret (T, N); mask (T, N) bool: train on these valid samples only (default: all). Each optimizer step
@@ -278,7 +299,7 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                 stats["losses/clip_frac"].append(clip_frac.item())
                 step_kl.append(kl.item())
                 used += len(mb)
-            stats["losses/grad_norm"].append(_step(model, opt, cfg))
+            stats["losses/grad_norm"].append(_step(model, opt, cfg, anchor, stats))
             if cfg.target_kl and np.mean(step_kl) > cfg.target_kl:
                 stopped = True
                 break
@@ -315,7 +336,7 @@ def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: R
 
 
 def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, roll: Rollout, cfg: RLConfig,
-               rng: np.random.Generator) -> dict:
+               rng: np.random.Generator, anchor: DemoBatches | None = None) -> dict:
     """One round of trajectory-wise DPO on the preference pairs of a rollout of the current policy."""
     model.train()
     pairs = L.preference_pairs(roll.trajectory_returns(), _groups(cfg, roll.valid.shape[1]))
@@ -338,7 +359,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
                 stats["losses/dpo"].append(loss.item())
                 stats["losses/dpo_accuracy"].append(acc.item())
                 out["train/update_samples"] += int(roll.valid[:, [w, lo]].sum())
-            stats["losses/grad_norm"].append(_step(model, opt, cfg))
+            stats["losses/grad_norm"].append(_step(model, opt, cfg, anchor, stats))
     return out | {k: float(np.mean(v)) for k, v in stats.items()}
 
 
@@ -347,26 +368,26 @@ class Algo:
     """What distinguishes an algorithm: data, not a subclass."""
 
     grouped: bool  # rows come in groups sharing an initial state, one whole trajectory per row
-    update: Callable[..., dict]  # (model, ref, opt, rollout, cfg, rng) -> metrics
+    update: Callable[..., dict]  # (model, ref, opt, rollout, cfg, rng, anchor) -> metrics
     min_group: int = 2  # trajectories a group needs (grouped algorithms)
 
 
-def _ppo(model, ref, opt, roll, cfg, rng) -> dict:
-    return surrogate_update(model, opt, roll, *ppo_advantages(roll, cfg), cfg, rng)
+def _ppo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
+    return surrogate_update(model, opt, roll, *ppo_advantages(roll, cfg), cfg, rng, anchor=anchor)
 
 
-def _grpo(model, ref, opt, roll, cfg, rng) -> dict:
-    return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng)
+def _grpo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
+    return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng, anchor=anchor)
 
 
-def _fbc(model, ref, opt, roll, cfg, rng) -> dict:
+def _fbc(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     """Filtered behaviour cloning: every step of a successful trajectory gets advantage 1, the rest are
     left out; through the clipped surrogate, whose ratio clip bounds how far one round moves the policy."""
     won = roll.trajectory_returns() >= SUCCESS_REWARD  # (N,) the potential includes 1.0 only with success
     mask = np.broadcast_to(won[None], roll.valid.shape)
     out = {"train/fbc_successes": int(won.sum()), "train/update_samples": 0}
     if won.any():
-        out |= surrogate_update(model, opt, roll, _t(mask.astype(np.float32)), None, cfg, rng, mask)
+        out |= surrogate_update(model, opt, roll, _t(mask.astype(np.float32)), None, cfg, rng, mask, anchor)
     return out
 
 
@@ -395,16 +416,19 @@ def _validate(cfg: RLConfig) -> Algo:
         raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
     if cfg.dpo_reference not in ("init", "rollout"):
         raise ValueError(f"unknown dpo_reference {cfg.dpo_reference!r}; valid: init, rollout")
-    for name in ("policy_lr_warmup", "target_kl"):
+    if cfg.bc_data and cfg.bc_batch < len(cfg.bc_data):
+        raise ValueError(f"--bc-batch must be >= the number of --bc-data sets ({len(cfg.bc_data)}), got {cfg.bc_batch}")
+    for name in ("policy_lr_warmup", "target_kl", "bc_coef"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 = off), got {getattr(cfg, name)}")
     return algo
 
 
 def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, stream: EpisodeStream,
-              cfg: RLConfig, update_index: int) -> tuple[Rollout, dict, float]:
-    """One rollout of the current policy on `env` from the stream's next episodes, then the algorithm's update.
-    Returns the rollout, the update's metrics and the time (perf_counter) at which collection ended."""
+              cfg: RLConfig, update_index: int, anchor: DemoBatches | None = None) -> tuple[Rollout, dict, float]:
+    """One rollout of the current policy on `env` from the stream's next episodes, then the algorithm's update
+    (with the co-training batches of `anchor`, if any). Returns the rollout, the update's metrics and the time
+    (perf_counter) at which collection ended."""
     algo = ALGOS[cfg.algo]
     if algo.grouped:
         eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
@@ -412,7 +436,7 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
     else:
         roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
     t_collected = time.perf_counter()
-    metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]))
+    metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]), anchor)
     return roll, metrics, t_collected
 
 
@@ -450,6 +474,7 @@ def train_rl(cfg: RLConfig) -> dict:
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
+    anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
                                    max_steps=cfg.max_episode_steps), [cond])
     logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
@@ -471,7 +496,7 @@ def train_rl(cfg: RLConfig) -> dict:
             c["eval_s"] += time.perf_counter() - t3
         while c["env_steps"] < cfg.env_steps:
             t0 = time.perf_counter()
-            roll, metrics, t1 = iteration(env, model, ref, opt, stream, cfg, c["updates"])
+            roll, metrics, t1 = iteration(env, model, ref, opt, stream, cfg, c["updates"], anchor)
             t2 = time.perf_counter()
             c["updates"] += 1
             c["env_steps"] += roll.env_steps

@@ -259,6 +259,47 @@ def cached_features(model: SmallVLA, data, path: Path) -> torch.Tensor:
     return feats
 
 
+class DemoBatches:
+    """Supervised batches from one or more demonstration datasets, an equal share of each batch from each, in an
+    order that depends on (seed, step) only (so a resumed trainer draws the same batches). The frozen encoder's
+    features are cached as `<cache_prefix><i>.pt` (see `cached_features`)."""
+
+    def __init__(self, model: SmallVLA, roots: tuple[str, ...], batch_size: int, seed: int, cache_prefix: Path):
+        from rl4vla.data.demos import DemoDataset
+
+        if not roots:
+            raise ValueError("DemoBatches needs at least one dataset")
+        if batch_size < len(roots):
+            raise ValueError(f"a batch of {batch_size} cannot hold a share of each of {len(roots)} datasets")
+        self.sets, self.tokens, self.feats = [], [], []
+        for i, root in enumerate(roots):
+            data = DemoDataset(root)
+            if int(data.meta["image_size"]) != model.cfg.image_size:
+                raise ValueError(f"{root} holds {data.meta['image_size']} px frames, the model takes "
+                                 f"{model.cfg.image_size} px")
+            self.sets.append(data)
+            self.tokens.append(torch.as_tensor(model.tokenizer.encode(data.actions)))  # outside its range: clipped
+            frozen = model.has_frozen_image_encoder
+            self.feats.append(cached_features(model, data, Path(f"{cache_prefix}{i}.pt")) if frozen else None)
+        shares = np.full(len(roots), batch_size // len(roots))
+        shares[: batch_size % len(roots)] += 1
+        self.shares, self.seed = [int(k) for k in shares], seed
+
+    def batch(self, step: int) -> tuple[dict, torch.Tensor]:
+        """(obs, tokens (B, 7)) of step `step`."""
+        rgb, tokens, instructions, proprio, feats = [], [], [], [], []
+        for i, (data, k) in enumerate(zip(self.sets, self.shares)):
+            idx = batch_indices(len(data), k, self.seed + 1_000_003 * i, step)
+            rgb.append(data.rgb[idx])
+            tokens.append(self.tokens[i][idx])
+            instructions += [data.instructions[j] for j in idx]
+            proprio.append(data.proprio[idx])
+            feats.append(None if self.feats[i] is None else self.feats[i][idx])
+        obs = {"rgb": np.concatenate(rgb), "instruction": instructions, "proprio": np.concatenate(proprio),
+               "image_features": None if feats[0] is None else torch.cat(feats)}
+        return obs, torch.cat(tokens)
+
+
 def _frames_checksum(rgb: np.ndarray) -> int:
     """A cheap fingerprint of the frames (a strided sample), to notice a cache from other data."""
     sample = np.ascontiguousarray(rgb[:: max(1, len(rgb) // 64), ::7, ::7])
