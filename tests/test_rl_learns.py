@@ -115,7 +115,7 @@ def one_torch_thread():
 
 
 @pytest.mark.parametrize("algo,overrides", [
-    ("ppo", {}), ("ppo", {"ratio": "token"}), ("grpo", {"group_size": 4}),
+    ("ppo", {}), ("ppo", {"ratio": "action"}), ("grpo", {"group_size": 4}),
     ("dpo", {"group_size": 2, "dpo_pairs_per_step": 2}), ("fbc", {}),
 ])
 def test_each_learner_raises_success_on_a_tiny_contextual_task(algo, overrides):

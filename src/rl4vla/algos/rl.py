@@ -84,10 +84,13 @@ class RLConfig:
     """gradient-norm clip (study: 10)"""
     clip: float = 0.2
     """PPO/GRPO ratio clip (study: 0.2)"""
-    ratio: str = "action"
-    """PPO/GRPO importance ratio: action (of the 7 tokens' summed log-prob, the study's) or token (one ratio per
-    token, each clipped on its own, as LLM RL does; the same gradient until a clip, after which only the
-    tokens that moved too far stop, not the whole action)"""
+    ratio: str = "token"
+    """PPO/GRPO importance ratio: token (one ratio per action token, each clipped on its own, as LLM RL does: the
+    same gradient until a clip, after which only the tokens that moved too far stop) or action (of the 7 tokens'
+    summed log-prob: the study's). Measured from the co-trained warm-up (0.375 held-out), 32 fixed scenes, 102k
+    env steps: held-out 0.484 with token ratios (p 0.049 over the warm-up) vs 0.320 with the study's (p 0.0025
+    between them): a whole action's ratio is clipped as soon as any of its 7 tokens moves, so the x/y/z tokens
+    (entropy 1-2 nats each) stop the updates of all the others"""
     value_clip: float = 0.2
     """value-prediction clip around the collection-time value (study: 0.2)"""
     huber_delta: float = 10.0
