@@ -6,6 +6,17 @@ os.environ.setdefault("LP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: one intra-op thread is ~8x faster than two (no wake-up spins)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def small_env():
     """A 3-scene in-process env at 64 px, shared by read-only tests (each test resets it)."""

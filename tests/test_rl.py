@@ -23,13 +23,7 @@ TEXTS = [C.TRAIN_TEMPLATE.format(object=o, receptacle=r)
          for o in A.split_names(C.OBJECTS, "train") for r in A.split_names(C.RECEPTACLES, "train")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models on a busy 2-core machine: one intra-op thread is ~8x faster than two (no wake-up spins)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(seed=0):

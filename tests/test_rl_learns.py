@@ -23,6 +23,7 @@ from rl4vla.sim import assets as A
 from rl4vla.sim import catalog as C
 
 OBJECTS = sorted(A.split_names(C.OBJECTS, "train"))  # the in-distribution targets
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 POSITIVE = set(OBJECTS[: len(OBJECTS) // 2])  # these instructions ask for dx > 0, the others for dx < 0
 STEPS = 2
 BINS = 16  # few bins: the test is of the learners, not of how slowly 256 bins move
@@ -106,12 +107,6 @@ def success_curve(algo: str, updates: int, **overrides) -> list[float]:
     return curve
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("algo,overrides", [

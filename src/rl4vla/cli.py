@@ -105,13 +105,13 @@ def _study(args):
 
 
 def _bench_policy(args):
-    from rl4vla.policy.speed import BenchPolicyConfig, bench_policy
+    from rl4vla.speed import BenchPolicyConfig, bench_policy
 
     bench_policy(tyro.cli(BenchPolicyConfig, args=args, prog="rl4vla bench policy"))
 
 
 def _bench_sim(args):
-    from rl4vla.bench.speed import bench_sim
+    from rl4vla.speed import bench_sim
 
     bench_sim(tyro.cli(BenchSimConfig, args=args, prog="rl4vla bench sim"))
 

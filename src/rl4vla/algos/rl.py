@@ -383,6 +383,9 @@ def _grpo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng, anchor=anchor)
 
 
+SUCCESS_REWARD = 1.0  # the success term of the task's potential (bench/task.py): a return >= it means success
+
+
 def _fbc(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     """Filtered behaviour cloning: every step of a successful trajectory gets advantage 1, the rest are
     left out; through the clipped surrogate, whose ratio clip bounds how far one round moves the policy."""
@@ -394,7 +397,6 @@ def _fbc(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     return out
 
 
-SUCCESS_REWARD = 1.0  # the success term of the task's potential (bench/task.py): a return >= it means success
 ALGOS = {"ppo": Algo(grouped=False, update=_ppo), "grpo": Algo(grouped=True, update=_grpo),
          "dpo": Algo(grouped=True, update=dpo_update), "fbc": Algo(grouped=True, update=_fbc, min_group=1)}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl4vla.policy.base import PolicyOutput
+from rl4vla.bench.contract import PolicyOutput
 from rl4vla.sim.rotations import mat_to_rotvec, mat_to_rpy, rotvec_to_mat, top_down, wrap_pi
 
 PHASES = ("reach", "descend", "grasp", "lift", "move", "place", "release", "retreat")

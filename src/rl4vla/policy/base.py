@@ -6,24 +6,9 @@ observations from the vectorized env; scripted policies leave the learned fields
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
-
 import numpy as np
 
-
-@dataclass
-class PolicyOutput:
-    actions: np.ndarray  # (N, 7) float
-    tokens: Any = None  # (N, 7) action token ids, learned policies only
-    logprob: Any = None  # (N,) log-prob of the tokens summed over the 7 dimensions, under the distribution they
-    # were drawn from: softmax(logits / T) at temperature T > 0, softmax(logits) when greedy (T = 0)
-    value: Any = None  # (N,) critic value
-    extras: dict | None = None  # e.g. the expert's phase names
-
-
-class Policy(Protocol):
-    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput: ...
+from rl4vla.bench.contract import Policy, PolicyOutput  # noqa: F401  (the interface, re-exported here)
 
 
 def batch_size(obs: dict) -> int:

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rl4vla.policy.base import PolicyOutput
+from rl4vla.bench.contract import PolicyOutput
 from rl4vla.policy.encoders import PRECISIONS, ConvEncoder, EfficientNetEncoder
 from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
 from rl4vla.policy.tokenizer import ACTION_DIM, ActionTokenizer

@@ -1,4 +1,6 @@
-"""`rl4vla bench policy`: VLA inference and training throughput (samples per second)."""
+"""`rl4vla bench sim` and `rl4vla bench policy`: env steps per second, and the VLA's inference and training
+throughput. One module above the simulator, the policy and the trainers, since the policy benchmark times a real
+rollout with the trainers' presets."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import numpy as np
 import torch
 
 from rl4vla.algos.sft import PRESETS
+from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.config import BenchSimConfig
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import torch_threads
@@ -121,3 +125,39 @@ def _rollout_split(model: SmallVLA, cfg: BenchPolicyConfig) -> dict:
     steps = len(r.tokens)
     return {"rollout_policy_ms": 1000 * r.policy_s / steps, "rollout_sim_ms": 1000 * r.sim_s / steps,
             "policy_over_sim": r.policy_s / r.sim_s, "rollout_steps": steps}
+
+
+def bench_sim(cfg: BenchSimConfig) -> dict:
+    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.size,
+                                   max_steps=cfg.steps), conditions=list(cfg.conditions))
+    rng = np.random.default_rng(0)
+    scale = np.array([0.02, 0.02, 0.02, 0.1, 0.1, 0.1, 1.0])
+    rates, reset_s = [], []
+    try:
+        env.reset(seed=0)  # warm-up: GL contexts, first frames
+        for r in range(cfg.repeats):
+            t0 = time.perf_counter()
+            env.reset(seed=r + 1)
+            t1 = time.perf_counter()
+            for _ in range(cfg.steps):
+                env.step(rng.uniform(-1, 1, (cfg.num_envs, 7)) * scale)
+            t2 = time.perf_counter()
+            rates.append(cfg.num_envs * cfg.steps / (t2 - t1))
+            reset_s.append(t1 - t0)
+    finally:
+        env.close()
+    out = {
+        "env_steps_per_s": float(np.median(rates)),
+        "env_steps_per_s_min": float(np.min(rates)),
+        "env_steps_per_s_max": float(np.max(rates)),
+        "reset_s_median": float(np.median(reset_s)),
+        "size": cfg.size, "workers": cfg.workers, "num_envs": cfg.num_envs, "repeats": cfg.repeats,
+        "conditions": list(cfg.conditions),
+    }
+    if cfg.json:
+        print(json.dumps(out))
+    else:
+        print(f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
+              f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {cfg.num_envs} envs, "
+              f"{cfg.workers} workers, {cfg.size}x{cfg.size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms")
+    return out
