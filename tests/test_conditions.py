@@ -24,10 +24,13 @@ def test_pool_sizes_and_train_test_disjoint():
     assert _split(K.RECEPTACLES, "train") == {"plate"}
 
 
+def _shape(o):
+    return tuple(sorted((p.type, tuple(np.round(p.size, 4)), tuple(np.round(p.pos, 4)), p.mesh)
+                        for p in o.parts if p.collide))
+
+
 def test_test_objects_are_not_recolours_of_train_objects():
-    def shape(o):
-        return tuple(sorted((p.type, tuple(np.round(p.size, 4)), tuple(np.round(p.pos, 4)), p.mesh)
-                            for p in o.parts if p.collide))
+    shape = _shape
 
     train = {shape(o) for o in K.OBJECTS if o.split == "train"}
     for o in K.OBJECTS:
@@ -35,19 +38,65 @@ def test_test_objects_are_not_recolours_of_train_objects():
             assert shape(o) not in train, f"{o.name} has the geometry of a train object"
 
 
-def test_the_robot_pretraining_source_draws_only_its_own_objects_and_is_no_condition():
-    pre = _split(K.OBJECTS, "pretrain")
-    assert len(pre) == 16 and not pre & (_split(K.OBJECTS, "train") | _split(K.OBJECTS, "test"))
-    src = C.get_condition("robot-pretraining")
-    assert "robot-pretraining" not in [c.name for c in C.resolve_conditions("all")]  # never evaluated as one
-    eps = C.sample_episodes(src, 0, 64)
-    assert {e.target_object for e in eps} <= pre and len({e.target_object for e in eps}) > 8
-    ind = C.sample_episodes(C.CONDITIONS["in-distribution"], 0, 64)  # same tables, plate, workspace
-    assert {e.table for e in eps} <= _split(K.TABLES, "train") and {e.target_receptacle for e in eps} == {"plate"}
-    assert {(p.x, p.y) for e in eps for p in e.objects} <= {(p.x, p.y) for e in ind for p in e.objects} | set(
-        map(tuple, C.grid_points("grid")))
-    with pytest.raises(ValueError, match="not a split; use 'test', 'train'"):
-        C.validate(C.Condition("x", "-", "", tables="pretrain"))  # no pretraining tables: a clear error
+def _norm(template: str) -> str:
+    return "".join(ch for ch in template.lower() if ch.isalnum() or ch in "{}")
+
+
+def test_the_robot_pretraining_corpus_shares_nothing_with_any_test_pool():
+    """Contaminated OOD numbers are worthless: no pretraining object, receptacle, table, template or texture
+    may come from a test pool, and no pretraining object may be a benchmark (train) object."""
+    objs, recs, tabs = _split(K.OBJECTS, "pretrain"), _split(K.RECEPTACLES, "pretrain"), _split(K.TABLES, "pretrain")
+    assert (len(objs), len(recs), len(tabs), len(K.PRETRAIN_TEMPLATES)) == (48, 8, 12, 12)
+    assert not objs & (_split(K.OBJECTS, "train") | _split(K.OBJECTS, "test"))
+    assert not recs & (_split(K.RECEPTACLES, "train") | _split(K.RECEPTACLES, "test"))
+    assert not tabs & (_split(K.TABLES, "train") | _split(K.TABLES, "test"))
+    test_kinds = {t.kind for t in K.TABLES if t.split == "test"} - {t.kind for t in K.TABLES if t.split == "train"}
+    assert not {t.kind for t in K.TABLES if t.split == "pretrain"} & test_kinds  # no checker, stripes, tiles...
+    assert not {_norm(t) for t in K.PRETRAIN_TEMPLATES} & {_norm(t) for t in K.TEST_TEMPLATES}
+    test_geometry = {_shape(o) for o in K.OBJECTS if o.split == "test"}
+    assert not [o.name for o in K.OBJECTS if o.split == "pretrain" and _shape(o) in test_geometry]
+    for name in ("robot-pretraining", "robot-pretraining-clutter"):
+        src = C.get_condition(name)
+        assert name not in [c.name for c in C.resolve_conditions("all")]  # never evaluated as a condition
+        assert src.perturbation is None and src.positions == "grid"  # no perturbation texture, no test ring
+        eps = C.sample_episodes(src, 0, 512)
+        used_objects = {p.name for e in eps for p in e.objects}
+        assert used_objects <= objs and len(used_objects) > 40
+        assert {p.name for e in eps for p in e.receptacles} <= recs | {"plate"}
+        assert {e.table for e in eps} <= tabs | _split(K.TABLES, "train") and len({e.table for e in eps}) > 20
+        templates = {_norm(t.format(object="{object}", receptacle="{receptacle}")) for t in src.templates}
+        assert not templates & {_norm(t) for t in K.TEST_TEMPLATES}
+        assert all(e.instruction not in {t.format(object=e.target_object, receptacle=e.target_receptacle)
+                                         for t in K.TEST_TEMPLATES} for e in eps)
+        assert all("lighting" in e.extras and "camera" in e.extras for e in eps)
+    clutter = C.sample_episodes(C.get_condition("robot-pretraining-clutter"), 0, 16)
+    assert all(len(e.objects) == 2 for e in clutter)
+
+
+def test_benchmark_episodes_have_no_jitter_and_keep_their_manifest():
+    eps = C.sample_episodes(C.CONDITIONS["in-distribution"], 1000, 128)
+    assert all(e.extras == {} for e in eps)
+    assert C.manifest_hash(eps) == C.manifest_hash([C.Episode.from_dict(e.to_dict()) for e in eps])
+    with pytest.raises(ValueError, match="camera_jitter must be in"):
+        C.validate(C.Condition("x", "-", "", camera_jitter=0.5))
+    with pytest.raises(ValueError, match="not a split; use 'pretrain', 'test', 'train'"):
+        C.validate(C.Condition("x", "-", "", tables="nowhere"))
+
+
+def test_jittered_look_is_set_per_episode_and_reset_after():
+    from rl4vla.bench.task import Task
+    from rl4vla.sim.scene import Scene
+
+    scene = Scene()
+    task = Task(scene)
+    cam, base = scene.layout.camera, (scene.model.cam_pos.copy(), scene.model.light_diffuse.copy())
+    jittered = C.sample_episode(C.get_condition("robot-pretraining"), 0, 3)
+    task.reset(jittered)
+    shift = np.asarray(jittered.extras["camera"]["pos"])
+    assert np.allclose(scene.model.cam_pos[cam] - base[0][cam], shift)
+    assert np.allclose(scene.model.light_diffuse, base[1] * jittered.extras["lighting"]["key"])
+    task.reset(C.sample_episode(C.CONDITIONS["in-distribution"], 0, 0))
+    assert np.array_equal(scene.model.cam_pos, base[0]) and np.array_equal(scene.model.light_diffuse, base[1])
 
 
 def test_collect_and_list_the_pretraining_source(tmp_path, capsys):

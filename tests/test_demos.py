@@ -94,10 +94,12 @@ def test_noise_injection_perturbs_execution_but_records_the_expert_action(tmp_pa
                  "--image-size", "32", "--noise", "0.006"]) == 0
     a, b = DemoDataset(clean), DemoDataset(noisy)
     assert b.meta["noise"] == 0.006 and a.meta["noise"] == 0.0
-    pairs = [(ea, eb) for ea in a.episodes for eb in b.episodes if ea.episode == eb.episode]
+    pairs = [(i, j) for i, ea in enumerate(a.episodes) for j, eb in enumerate(b.episodes) if ea.episode == eb.episode]
     assert pairs  # (deterministic: the seeds fix which noisy episodes succeed)
-    for ea, eb in pairs:
-        assert np.array_equal(ea.rgb[0], eb.rgb[0])  # same initial state; the first noisy action acts after it
+    for i, j in pairs:
+        ea, eb = a.episodes[i], b.episodes[j]
+        # same initial state; the first noisy action acts after it
+        assert np.array_equal(a.episode_frames(i)[0], b.episode_frames(j)[0])
         assert not np.array_equal(ea.proprio[1:3], eb.proprio[1:3])  # the executed actions were perturbed
     # recorded labels are clean expert actions: never beyond the expert's step limit, which noise would exceed
     assert np.linalg.norm(b.actions[:, :3], axis=1).max() <= MAX_STEP + 1e-6
@@ -106,3 +108,23 @@ def test_noise_injection_perturbs_execution_but_records_the_expert_action(tmp_pa
     assert "noise=0.006" in capsys.readouterr().err
     assert main(["collect", "--out", str(tmp_path / "x"), "--noise", "0.5"]) == 2
     assert "--noise must be in [0, 0.02]" in capsys.readouterr().err
+
+
+def test_dataset_frames_are_read_lazily_and_index_like_an_array(tmp_path):
+    """DemoDataset keeps no frames in memory (a 20k-demo corpus would not fit); rgb indexes like the array the
+    shards hold, with ints, slices, integer arrays (any order, repeats) and negative indices."""
+    from rl4vla.data.demos import DemoDataset, LazyFrames, read_shard
+
+    main(["collect", "--out", str(tmp_path / "d"), "--episodes", "3", "--num-envs", "2", "--workers", "0",
+          "--image-size", "32"])
+    data = DemoDataset(tmp_path / "d")
+    full = np.concatenate([e.rgb for name in data.meta["shards"] for e in read_shard(tmp_path / "d" / name)])
+    assert isinstance(data.rgb, LazyFrames) and all(e.rgb is None for e in data.episodes)
+    assert data.rgb.shape == full.shape and len(data.rgb) == len(data)
+    assert np.array_equal(data.episode_frames(1), read_shard(tmp_path / "d" / data.meta["shards"][0])[1].rgb)
+    idx = np.array([len(full) - 1, 0, 5, 5, len(full) // 2, 1])
+    assert np.array_equal(data.rgb[idx], full[idx])
+    assert np.array_equal(data.rgb[2:9], full[2:9]) and np.array_equal(data.rgb[-1], full[-1])
+    assert np.array_equal(data.rgb[::3, ::7, ::7], full[::3, ::7, ::7])
+    with pytest.raises(IndexError, match="out of range"):
+        data.rgb[np.array([len(full)])]

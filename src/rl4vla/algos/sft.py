@@ -290,12 +290,12 @@ class DemoBatches:
         rgb, tokens, instructions, proprio, feats = [], [], [], [], []
         for i, (data, k) in enumerate(zip(self.sets, self.shares)):
             idx = batch_indices(len(data), k, self.seed + 1_000_003 * i, step)
-            rgb.append(data.rgb[idx])
+            rgb.append(data.rgb[idx] if self.feats[i] is None else None)
             tokens.append(self.tokens[i][idx])
             instructions += [data.instructions[j] for j in idx]
             proprio.append(data.proprio[idx])
             feats.append(None if self.feats[i] is None else self.feats[i][idx])
-        obs = {"rgb": np.concatenate(rgb), "instruction": instructions, "proprio": np.concatenate(proprio),
+        obs = {"rgb": None if rgb[0] is None else np.concatenate(rgb), "instruction": instructions, "proprio": np.concatenate(proprio),
                "image_features": None if feats[0] is None else torch.cat(feats)}
         return obs, torch.cat(tokens)
 
@@ -397,12 +397,14 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
     try:
         while step < cfg.steps:
             idx = batch_indices(len(data), cfg.batch_size - n_mix, cfg.seed, step)
-            rgb, tokens = data.rgb[idx], all_tokens[idx]
+            tokens = all_tokens[idx]
+            rgb = data.rgb[idx] if feats is None else None  # cached features: no frames to read
             instructions, proprio = [data.instructions[i] for i in idx], data.proprio[idx]
             batch_feats = None if feats is None else feats[idx]
             if n_mix:  # co-training: the rest of the batch from the mix dataset, in its own seeded order
                 mi = batch_indices(len(mix), n_mix, cfg.seed + 1_000_003, step)
-                rgb, tokens = np.concatenate([rgb, mix.rgb[mi]]), torch.cat([tokens, mix_tokens[mi]])
+                tokens = torch.cat([tokens, mix_tokens[mi]])
+                rgb = None if feats is not None else np.concatenate([rgb, mix.rgb[mi]])
                 instructions, proprio = instructions + [mix.instructions[i] for i in mi], np.concatenate(
                     [proprio, mix.proprio[mi]])
                 batch_feats = None if feats is None else torch.cat([batch_feats, mix_feats[mi]])

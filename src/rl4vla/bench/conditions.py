@@ -57,6 +57,8 @@ class Condition:
     perturbation: str | None = None
     alpha: float = 0.0
     reposition_step: int | None = None
+    lighting_jitter: float = 0.0  # each light's intensity scaled by U(1 - j, 1 + j), its direction tilted
+    camera_jitter: float = 0.0  # metres: camera position moved by U(-j, j) per axis, its target by half that
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +86,7 @@ class Episode:
     joint_offsets: tuple[float, ...] = (0.0,) * 6
     perturbation: dict | None = None  # {"kind", "alpha", "texture", "seed"}
     reposition: dict | None = None  # {"step", "x", "y", "yaw"}
-    extras: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)  # {"lighting": {...}, "camera": {...}}: a data source's jitter
 
     @property
     def target_object(self) -> str:
@@ -143,13 +145,23 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in BUILTIN}
 
 # Data sources that are not benchmark conditions (never in 'all', never evaluated by the study): the
 # robot-pretraining corpus, the small VLA's analogue of the Open X-Embodiment data OpenVLA was pretrained
-# on before the study's warm-up. Its objects come from their own pool, disjoint from the train objects and
-# from every test pool; table, receptacle, workspace and instruction template are the training ones.
+# on before the study's warm-up. Its objects, receptacles (besides the plate), tables and instruction
+# templates come from pretraining pools that share nothing with any test pool (tests/test_conditions.py),
+# and it jitters lighting and camera, which no condition does. Half of its scenes hold a distractor object.
+_PRETRAIN_POOLS = dict(
+    objects="pretrain",
+    receptacles=("plate",) + tuple(A.split_names(C.RECEPTACLES, "pretrain")),
+    tables=tuple(A.split_names(C.TABLES, "train") + A.split_names(C.TABLES, "pretrain")),
+    templates=(C.TRAIN_TEMPLATE,) + C.PRETRAIN_TEMPLATES,
+    lighting_jitter=0.3, camera_jitter=0.02,
+)
 SOURCES: dict[str, Condition] = {
-    "robot-pretraining": _c("robot-pretraining", "-", "the 16 pretraining objects (no benchmark object), plate, "
-                            "train tables, train grid, train template", objects="pretrain"),
+    "robot-pretraining": _c("robot-pretraining", "-", "48 pretraining objects on the plate or 8 pretraining "
+                            "receptacles, 28 tables, 13 templates, lighting and camera jitter", **_PRETRAIN_POOLS),
+    "robot-pretraining-clutter": _c("robot-pretraining-clutter", "-", "robot-pretraining with a pretraining "
+                                    "distractor object > 15 cm away", distractor_objects="pretrain",
+                                    object_separation=0.15, **_PRETRAIN_POOLS),
 }
-
 
 # ----- validation and user files ------------------------------------------------------------
 def _pool_names(pool: Pool, assets, what: str) -> list[str]:
@@ -187,6 +199,10 @@ def validate(c: Condition) -> Condition:
         raise ValueError(f"condition {c.name!r}: joint_offsets needs 6 lists of candidate offsets (one per joint)")
     if c.reposition_step is not None and c.reposition_step < 1:
         raise ValueError(f"condition {c.name!r}: reposition_step must be >= 1")
+    if not 0 <= c.lighting_jitter < 1:
+        raise ValueError(f"condition {c.name!r}: lighting_jitter must be in [0, 1), got {c.lighting_jitter}")
+    if not 0 <= c.camera_jitter <= 0.1:
+        raise ValueError(f"condition {c.name!r}: camera_jitter must be in [0, 0.1] metres, got {c.camera_jitter}")
     for pool, assets, what in ((c.objects, C.OBJECTS, "objects"), (c.receptacles, C.RECEPTACLES, "receptacles"),
                                (c.tables, C.TABLES, "tables"), (c.distractor_objects, C.OBJECTS, "objects"),
                                (c.distractor_receptacles, C.RECEPTACLES, "receptacles")):
@@ -221,6 +237,7 @@ _FIELD_TYPES = {  # what a user file may give each field: (description, test)
         isinstance(v, (list, tuple)) and all(map(_numbers, v)))),
     "perturbation": ("null or a string", lambda v: v is None or isinstance(v, str)),
     "reposition_step": ("null or an integer", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
+    "lighting_jitter": ("a number", _number), "camera_jitter": ("a number", _number),
 }
 
 
@@ -404,11 +421,21 @@ def sample_episode(cond: Condition, seed: int, index: int) -> Episode:
         q = jumps[rng.integers(len(jumps))]
         reposition = {"step": int(cond.reposition_step), "x": float(q[0]), "y": float(q[1]),
                       "yaw": float(cond.yaws[rng.integers(len(cond.yaws))])}
+    table = tables[rng.integers(len(tables))]
+    extras = {}  # drawn last, so conditions without jitter keep their episodes (and manifest hashes)
+    if cond.lighting_jitter:
+        j = cond.lighting_jitter
+        extras["lighting"] = {"key": float(rng.uniform(1 - j, 1 + j)), "ambient": float(rng.uniform(1 - j, 1 + j)),
+                              "tilt": [float(v) for v in rng.uniform(-j, j, 2)]}
+    if cond.camera_jitter:
+        j = cond.camera_jitter
+        extras["camera"] = {"pos": [float(v) for v in rng.uniform(-j, j, 3)],
+                            "target": [float(v) for v in rng.uniform(-j / 2, j / 2, 3)]}
     return Episode(
         condition=cond.name, seed=int(seed), index=int(index), objects=tuple(objects),
-        receptacles=tuple(receptacles), table=tables[rng.integers(len(tables))],
+        receptacles=tuple(receptacles), table=table,
         instruction=template.format(object=obj, receptacle=rec), joint_offsets=offsets,
-        perturbation=perturbation, reposition=reposition,
+        perturbation=perturbation, reposition=reposition, extras=extras,
     )
 
 

@@ -36,6 +36,7 @@ class Task:
         s = self.scene
         s.clear()
         s.set_table(episode.table)
+        s.set_look(episode.extras.get("lighting"), episode.extras.get("camera"))
         for r in episode.receptacles:
             s.place_receptacle(r.name, r.x, r.y, r.yaw)
         s.forward()

@@ -44,7 +44,7 @@ class DatasetError(ValueError):
 
 @dataclass
 class Episode:
-    rgb: np.ndarray  # (T, H, W, 3) uint8
+    rgb: np.ndarray | None  # (T, H, W, 3) uint8; None when read without frames (DemoDataset uses LazyFrames)
     actions: np.ndarray  # (T, 7) float32
     proprio: np.ndarray  # (T, 10) float32, see rl4vla.policy.vla.proprio_from_state
     instruction: str
@@ -97,7 +97,8 @@ def write_shard(path: Path, episodes: list[Episode]) -> None:
     os.replace(tmp, path)
 
 
-def read_shard(path: Path) -> list[Episode]:
+def read_shard(path: Path, frames: bool = True) -> list[Episode]:
+    """A shard's episodes; frames=False leaves each episode's rgb None (DemoDataset reads frames lazily)."""
     import h5py
 
     try:
@@ -108,14 +109,68 @@ def read_shard(path: Path) -> list[Episode]:
             out = []
             for k in range(n):
                 g = f["episodes"][f"{k:05d}"]
-                out.append(Episode(g["rgb"][()], g["actions"][()], g["proprio"][()], str(g.attrs["instruction"]),
-                                   str(g.attrs["condition"]), bool(g.attrs["success"]),
+                out.append(Episode(g["rgb"][()] if frames else None, g["actions"][()], g["proprio"][()],
+                                   str(g.attrs["instruction"]), str(g.attrs["condition"]), bool(g.attrs["success"]),
                                    json.loads(g.attrs["episode"])))
             return out
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError) as e:
         raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from e
+
+
+class LazyFrames:
+    """A dataset's frames (N, H, W, 3) uint8, read from its shards on indexing instead of held in memory.
+
+    20,000 demos of 128 px frames are about 23 GB: more than a laptop holds. Index it like an array with an
+    int, a slice or an integer array; consecutive frames are read in one go per episode.
+    """
+
+    def __init__(self, parts: list[tuple[Path, str, int]], size: int):
+        self._parts = parts  # (shard path, episode key, frames) in dataset order
+        self._starts = np.cumsum([0] + [n for _, _, n in parts])
+        self.shape = (int(self._starts[-1]), size, size, 3)
+        self._files: dict[Path, object] = {}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _file(self, path: Path):
+        import h5py
+
+        if path not in self._files:
+            self._files[path] = h5py.File(path, "r")
+        return self._files[path]
+
+    def __getitem__(self, idx) -> np.ndarray:
+        if isinstance(idx, tuple):  # rgb[rows, ...]: frames first, then the rest of the index
+            return self[idx[0]][(slice(None),) + idx[1:]]
+        if isinstance(idx, slice):
+            idx = np.arange(len(self))[idx]
+        scalar = np.ndim(idx) == 0
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise IndexError(f"frame index out of range for {len(self)} frames")
+        idx = np.where(idx < 0, idx + len(self), idx)
+        out = np.empty((len(idx), *self.shape[1:]), np.uint8)
+        part = np.searchsorted(self._starts, idx, side="right") - 1
+        for p in np.unique(part):
+            path, key, _ = self._parts[p]
+            rows = np.flatnonzero(part == p)
+            local = idx[rows] - self._starts[p]
+            order = np.argsort(local)
+            uniq, inv = np.unique(local[order], return_inverse=True)
+            frames = self._file(path)["episodes"][key]["rgb"][uniq]  # h5py wants increasing indices
+            out[rows[order]] = frames[inv]
+        return out[0] if scalar else out
+
+    def __getstate__(self):  # open files do not pickle; they reopen on first use
+        return {**self.__dict__, "_files": {}}
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files = {}
 
 
 def repair_command(root: str | Path, meta: dict) -> str:
@@ -139,31 +194,40 @@ def damaged_shards(root: Path, meta: dict) -> list[str]:
 
 
 class DemoDataset:
-    """A collected dataset: episodes in memory, flattened into (frame, instruction, action) samples."""
+    """A collected dataset flattened into (frame, instruction, action) samples: actions, robot states and
+    instructions in memory, the frames (`rgb`, a LazyFrames) read from the shards when indexed."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.meta = read_meta(self.root)
-        self.episodes: list[Episode] = []
+        self.episodes: list[Episode] = []  # their rgb is None: frames are read through self.rgb
+        parts: list[tuple[Path, str, int]] = []
         fix = f"run `{repair_command(self.root, self.meta)}` to re-collect its episodes"
         for name in self.meta["shards"]:
             p = self.root / name
             if not p.exists():
                 raise DatasetError(f"{p} is listed in meta.json but missing: {fix}")
             try:
-                self.episodes.extend(read_shard(p))
+                shard = read_shard(p, frames=False)
             except DatasetError as e:
                 raise DatasetError(f"{e}: delete it and {fix}") from e
+            self.episodes.extend(shard)
+            parts += [(p, f"{k:05d}", len(e.actions)) for k, e in enumerate(shard)]
         if len(self.episodes) != self.meta["episodes"]:
             raise DatasetError(f"{self.root}: meta.json says {self.meta['episodes']} episodes, shards hold "
                                f"{len(self.episodes)}")
-        self.rgb = np.concatenate([e.rgb for e in self.episodes]) if self.episodes else np.zeros((0, 1, 1, 3))
+        self.rgb = LazyFrames(parts, int(self.meta["image_size"]))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
         self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, 10))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    def episode_frames(self, i: int) -> np.ndarray:
+        """(T, H, W, 3) uint8: the frames of episode i, read from its shard."""
+        start = sum(len(e.actions) for e in self.episodes[:i])
+        return self.rgb[start : start + len(self.episodes[i].actions)]
 
     @property
     def action_q01(self) -> np.ndarray:

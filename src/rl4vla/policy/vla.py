@@ -239,8 +239,10 @@ class SmallVLA(nn.Module):
 
         if not self.has_frozen_image_encoder:
             raise ValueError("only a frozen image encoder's features can be cached")
-        starts = tqdm(range(0, len(rgb), batch), desc="encode frames", unit="batch", disable=not progress)
-        return torch.cat([self._stored_features(rgb[i : i + batch]) for i in starts])
+        out = torch.empty((len(rgb), self.image_encoder.feature_dim), dtype=torch.float16)  # filled in place
+        for i in tqdm(range(0, len(rgb), batch), desc="encode frames", unit="batch", disable=not progress):
+            out[i : i + batch] = self._stored_features(rgb[i : i + batch])
+        return out
 
     def _stored_features(self, rgb) -> torch.Tensor:
         """The frozen encoder's features of a batch of frames, in the float16 form trainers store."""

@@ -36,7 +36,7 @@ class ObjectAsset:
     """A graspable object: a free body built from parts."""
 
     name: str
-    split: str  # "train" | "test"
+    split: str  # "train" | "test" | "pretrain" (the robot-pretraining corpus only)
     family: str  # shape family (a test object may share one with a train object)
     parts: tuple[Part, ...]
     long_axis_yaw: float = 0.0  # yaw (body frame) of the axis the fingers should close across

@@ -180,7 +180,7 @@ OBJECTS: tuple[ObjectAsset, ...] = (
         Part("mesh", (), mesh="screwdriver_handle", pos=(-0.03, 0, 0), rgba=(0.85, 0.12, 0.1, 1.0)),
         Part("cylinder", (0.004, 0.04), pos=(0.037, 0, 0.012), euler=(0, H, 0), rgba=SILVER),
     )),
-    # ---------------- pretrain (16) ----------------
+    # ---------------- pretrain (16 here, 32 more from _PRETRAIN_SPECS below) ----------------
     # The robot-pretraining corpus' objects (the small VLA's analogue of OpenVLA's Open X-Embodiment prior):
     # never in a benchmark condition, disjoint in name and appearance from the train and test objects.
     ObjectAsset("lemon", "pretrain", "ellipsoid", (
@@ -246,6 +246,83 @@ OBJECTS: tuple[ObjectAsset, ...] = (
         Part("cylinder", (0.031, 0.006), pos=(0, 0, 0.082), rgba=(0.8, 0.15, 0.1, 1.0)),
     )),
 )
+
+# More pretraining objects, one line each: (name, kind, half sizes (m), colour, accent colour or None).
+# kind: box (hx, hy, hz) | can, upright cylinder (r, half height) | ball (r,) | egg, ellipsoid (a, b, c)
+# | rod, a cylinder lying along x (r, half length). All fit the 8.4 cm jaw gap across y.
+_PRETRAIN_SPECS = (
+    ("eraser", "box", (0.03, 0.014, 0.008), (0.95, 0.55, 0.6), (0.2, 0.35, 0.8)),
+    ("matchbox", "box", (0.028, 0.018, 0.008), (0.85, 0.2, 0.15), (0.95, 0.85, 0.6)),
+    ("dice", "box", (0.017, 0.017, 0.017), (0.96, 0.96, 0.94), (0.1, 0.1, 0.1)),
+    ("cheese block", "box", (0.035, 0.022, 0.016), (0.98, 0.8, 0.3), None),
+    ("butter stick", "box", (0.05, 0.016, 0.014), (0.98, 0.93, 0.6), (0.9, 0.2, 0.2)),
+    ("smartphone", "box", (0.055, 0.028, 0.005), (0.12, 0.12, 0.14), (0.3, 0.5, 0.9)),
+    ("wallet", "box", (0.045, 0.03, 0.008), (0.35, 0.18, 0.08), None),
+    ("tea box", "box", (0.04, 0.025, 0.025), (0.2, 0.55, 0.3), (0.95, 0.9, 0.7)),
+    ("cassette", "box", (0.05, 0.03, 0.007), (0.25, 0.25, 0.3), (0.95, 0.6, 0.1)),
+    ("harmonica", "box", (0.05, 0.014, 0.01), (0.8, 0.8, 0.85), (0.1, 0.1, 0.4)),
+    ("spice jar", "can", (0.02, 0.04), (0.75, 0.3, 0.1), (0.1, 0.1, 0.1)),
+    ("battery", "can", (0.016, 0.03), (0.15, 0.15, 0.15), (0.9, 0.7, 0.1)),
+    ("lip balm", "can", (0.01, 0.03), (0.9, 0.4, 0.6), (0.95, 0.95, 0.95)),
+    ("pill bottle", "can", (0.02, 0.035), (0.95, 0.55, 0.1), (0.98, 0.98, 0.98)),
+    ("paint can", "can", (0.034, 0.035), (0.7, 0.72, 0.75), (0.2, 0.4, 0.9)),
+    ("thread spool", "can", (0.02, 0.022), (0.85, 0.15, 0.5), (0.85, 0.7, 0.45)),
+    ("tin can", "can", (0.028, 0.04), (0.75, 0.75, 0.7), (0.3, 0.7, 0.3)),
+    ("cork", "can", (0.014, 0.02), (0.75, 0.58, 0.38), None),
+    ("plum", "ball", (0.028,), (0.4, 0.1, 0.35), None),
+    ("golf ball", "ball", (0.022,), (0.97, 0.97, 0.97), None),
+    ("tomato", "ball", (0.03,), (0.9, 0.15, 0.1), (0.2, 0.5, 0.15)),
+    ("onion", "ball", (0.031,), (0.75, 0.55, 0.3), (0.6, 0.45, 0.25)),
+    ("gumball", "ball", (0.024,), (0.2, 0.75, 0.85), None),
+    ("mango", "egg", (0.042, 0.03, 0.028), (0.98, 0.7, 0.2), (0.6, 0.65, 0.2)),
+    ("egg", "egg", (0.03, 0.022, 0.022), (0.96, 0.9, 0.8), None),
+    ("avocado", "egg", (0.04, 0.028, 0.026), (0.2, 0.3, 0.12), None),
+    ("pencil", "rod", (0.007, 0.06), (0.98, 0.8, 0.1), (0.95, 0.6, 0.6)),
+    ("crayon", "rod", (0.008, 0.045), (0.2, 0.3, 0.9), None),
+    ("toothbrush", "rod", (0.008, 0.065), (0.3, 0.75, 0.9), (0.98, 0.98, 0.98)),
+    ("flashlight", "rod", (0.015, 0.06), (0.1, 0.1, 0.1), (0.85, 0.85, 0.6)),
+    ("sausage", "rod", (0.014, 0.05), (0.65, 0.3, 0.2), None),
+    ("baguette", "rod", (0.02, 0.065), (0.85, 0.65, 0.35), (0.7, 0.5, 0.25)),
+)
+
+
+def _pretrain_object(name: str, kind: str, size: tuple, rgb: tuple, accent: tuple | None) -> ObjectAsset:
+    """One procedural pretraining object from its line in _PRETRAIN_SPECS."""
+    rgba, acc = (*rgb, 1.0), (*accent, 1.0) if accent else None
+    if kind == "box":
+        hx, hy, hz = size
+        parts = [Part("box", size, pos=(0, 0, hz), rgba=rgba)]
+        if acc:
+            parts.append(_visual(Part("box", (hx * 0.5, hy + 0.0005, hz * 0.5), pos=(0, 0, hz), rgba=acc)))
+        return ObjectAsset(name, "pretrain", "box", tuple(parts))
+    if kind == "can":
+        r, h = size
+        parts = [Part("cylinder", size, pos=(0, 0, h), rgba=rgba)]
+        if acc:
+            parts.append(_visual(Part("cylinder", (r * 0.9, 0.003), pos=(0, 0, 2 * h + 0.002), rgba=acc)))
+        return ObjectAsset(name, "pretrain", "cylinder", tuple(parts))
+    if kind == "ball":
+        (r,) = size
+        parts = [Part("sphere", size, pos=(0, 0, r), rgba=rgba)]
+        if acc:
+            parts.append(_visual(Part("sphere", (r * 0.2,), pos=(0, 0, 2 * r), rgba=acc)))
+        return ObjectAsset(name, "pretrain", "sphere", tuple(parts), rolls=True)
+    if kind == "egg":
+        parts = [Part("ellipsoid", size, pos=(0, 0, size[2]), rgba=rgba)]
+        if acc:
+            parts.append(_visual(Part("sphere", (size[2] * 0.25,), pos=(size[0] * 0.8, 0, size[2] * 1.3), rgba=acc)))
+        return ObjectAsset(name, "pretrain", "ellipsoid", tuple(parts), rolls=True)
+    if kind == "rod":
+        r, half = size
+        parts = [Part("cylinder", size, pos=(0, 0, r), euler=(0, H, 0), rgba=rgba)]
+        if acc:
+            parts.append(_visual(Part("cylinder", (r * 1.02, half * 0.15), pos=(half * 0.8, 0, r), euler=(0, H, 0),
+                                      rgba=acc)))
+        return ObjectAsset(name, "pretrain", "stick", tuple(parts), rolls=True)
+    raise ValueError(f"pretraining object {name!r}: unknown kind {kind!r}; valid: box, can, ball, egg, rod")
+
+
+OBJECTS = OBJECTS + tuple(_pretrain_object(*spec) for spec in _PRETRAIN_SPECS)
 
 
 def _disc(r: float, h: float, rgba, z: float = 0.0) -> Part:
@@ -328,6 +405,37 @@ RECEPTACLES: tuple[ReceptacleAsset, ...] = (
         _slab(0.066, 0.066, 0.01, (0.93, 0.93, 0.9, 1.0)),
         _visual(Part("box", (0.03, 0.03, 0.0051), pos=(0, 0, 0.005), euler=(0, 0, 0.785), rgba=(0.15, 0.35, 0.7, 1.0))),
     ), half_extent=(0.066, 0.066), round=False, top=0.01),
+    # ---------------- pretrain (8): the robot-pretraining corpus' receptacles, never in a benchmark condition ----
+    ReceptacleAsset("clipboard", "pretrain", (
+        _slab(0.075, 0.055, 0.008, (0.6, 0.42, 0.22, 1.0)),
+        _visual(Part("box", (0.02, 0.012, 0.005), pos=(0.055, 0, 0.009), rgba=SILVER)),
+    ), half_extent=(0.075, 0.055), round=False, top=0.008),
+    ReceptacleAsset("pizza box", "pretrain", (
+        _slab(0.08, 0.08, 0.018, (0.78, 0.65, 0.45, 1.0)),
+        _visual(_disc(0.035, 0.0185, (0.85, 0.2, 0.15, 1.0))),
+    ), half_extent=(0.08, 0.08), round=False, top=0.018),
+    ReceptacleAsset("trivet", "pretrain", (
+        _disc(0.06, 0.01, (0.7, 0.55, 0.35, 1.0)),
+        _visual(_disc(0.04, 0.0105, (0.55, 0.4, 0.25, 1.0))),
+    ), half_extent=(0.06, 0.06), round=True, top=0.01),
+    ReceptacleAsset("cake stand", "pretrain", (
+        _disc(0.07, 0.016, (0.95, 0.75, 0.8, 1.0)),
+    ), half_extent=(0.07, 0.07), round=True, top=0.016),
+    ReceptacleAsset("mouse pad", "pretrain", (
+        _slab(0.085, 0.065, 0.004, (0.2, 0.22, 0.25, 1.0)),
+        _visual(Part("box", (0.015, 0.015, 0.0021), pos=(0.05, 0.035, 0.002), rgba=(0.9, 0.3, 0.1, 1.0))),
+    ), half_extent=(0.085, 0.065), round=False, top=0.004),
+    ReceptacleAsset("crate lid", "pretrain", (
+        _slab(0.085, 0.065, 0.012, (0.82, 0.68, 0.45, 1.0)),
+        *(_visual(Part("box", (0.085, 0.003, 0.0061), pos=(0, y, 0.006), rgba=(0.6, 0.45, 0.28, 1.0)))
+          for y in (-0.04, 0.0, 0.04)),
+    ), half_extent=(0.085, 0.065), round=False, top=0.012),
+    ReceptacleAsset("tin lid", "pretrain", (
+        _disc(0.062, 0.006, SILVER), *ring_walls(0.064, 0.012, (0.6, 0.6, 0.63, 1.0)),
+    ), half_extent=(0.062, 0.062), round=True, top=0.006),
+    ReceptacleAsset("felt pad", "pretrain", (
+        _slab(0.07, 0.07, 0.005, (0.45, 0.25, 0.55, 1.0)),
+    ), half_extent=(0.07, 0.07), round=False, top=0.005),
 )
 
 TABLES: tuple[TableAsset, ...] = (
@@ -354,6 +462,19 @@ TABLES: tuple[TableAsset, ...] = (
                ((0.88, 0.86, 0.82), (0.8, 0.3, 0.25), (0.2, 0.45, 0.5), (0.3, 0.3, 0.3)), seed=19),
     TableAsset("bathroom tiles", "test", "tiles", ((0.55, 0.78, 0.75), (0.95, 0.95, 0.95)), seed=20),
     TableAsset("orange checker", "test", "checker", ((0.95, 0.55, 0.15), (0.35, 0.2, 0.1)), seed=21),
+    # ---------------- pretrain (12): the training kinds of texture in new colours; no test pattern ----------
+    TableAsset("cherry wood", "pretrain", "wood", ((0.6, 0.25, 0.15), (0.45, 0.15, 0.1)), seed=22),
+    TableAsset("birch", "pretrain", "wood", ((0.9, 0.82, 0.66), (0.8, 0.7, 0.52)), seed=23),
+    TableAsset("black marble", "pretrain", "marble", ((0.15, 0.15, 0.16), (0.5, 0.5, 0.5)), seed=24),
+    TableAsset("pink marble", "pretrain", "marble", ((0.92, 0.8, 0.8), (0.7, 0.5, 0.52)), seed=25),
+    TableAsset("green marble", "pretrain", "marble", ((0.3, 0.5, 0.4), (0.7, 0.8, 0.72)), seed=26),
+    TableAsset("purple fabric", "pretrain", "fabric", ((0.45, 0.3, 0.6), (0.35, 0.22, 0.5)), seed=27),
+    TableAsset("yellow fabric", "pretrain", "fabric", ((0.85, 0.75, 0.3), (0.7, 0.6, 0.2)), seed=28),
+    TableAsset("denim", "pretrain", "fabric", ((0.2, 0.3, 0.5), (0.35, 0.45, 0.65)), seed=29),
+    TableAsset("teal", "pretrain", "solid", ((0.3, 0.6, 0.6),), seed=30),
+    TableAsset("olive", "pretrain", "solid", ((0.5, 0.5, 0.25),), seed=31),
+    TableAsset("lavender", "pretrain", "solid", ((0.75, 0.7, 0.88),), seed=32),
+    TableAsset("charcoal", "pretrain", "solid", ((0.25, 0.25, 0.27),), seed=33),
 )
 
 TRAIN_TEMPLATE = "put {object} on {receptacle}"
@@ -374,6 +495,22 @@ TEST_TEMPLATES: tuple[str, ...] = (
     "Please move {object} to {receptacle}",
     "Take the {object}, put it on the {receptacle}",
     "Relocate the {object} onto the {receptacle}",
+)
+
+# The robot-pretraining corpus' own phrasings: none is a test paraphrase (a test proves it).
+PRETRAIN_TEMPLATES: tuple[str, ...] = (
+    "put the {object} on the {receptacle}",
+    "{object} to {receptacle}",
+    "drop {object} onto {receptacle}",
+    "carry the {object} over to the {receptacle}",
+    "get the {object} onto the {receptacle}",
+    "position the {object} on the {receptacle}",
+    "the {object} belongs on the {receptacle}",
+    "deliver {object} to {receptacle}",
+    "lay the {object} on the {receptacle}",
+    "bring the {object} to the {receptacle}",
+    "stack the {object} on the {receptacle}",
+    "rest the {object} on the {receptacle}",
 )
 
 N_PERTURBATION_TEXTURES = 16

@@ -314,6 +314,9 @@ class Scene:
         self._group = self.model.geom_group.copy()
         self.active_objects: list[str] = []
         self.active_receptacles: list[str] = []
+        m = self.model  # the look every episode starts from (set_look changes it for jittered data sources)
+        self._look0 = (m.cam_pos.copy(), m.cam_quat.copy(), m.light_diffuse.copy(), m.light_dir.copy(),
+                       m.vis.headlight.ambient.copy(), m.vis.headlight.diffuse.copy())
 
     # ----- episode setup -------------------------------------------------------------
     def clear(self) -> None:
@@ -341,6 +344,32 @@ class Scene:
         f = FINGER_MAX if gripper_open else 0.0
         d.qpos[L.finger_qadr] = f
         d.ctrl[6:8] = f
+
+    def set_look(self, lighting: dict | None = None, camera: dict | None = None) -> None:
+        """Lighting and camera for the next episode; None keeps the benchmark's own.
+
+        lighting: {"key": scale of the key light, "ambient": scale of the headlight, "tilt": [dx, dy] added to
+        the key light's direction}. camera: {"pos": [dx, dy, dz], "target": [dx, dy, dz]} in metres, moving
+        the camera and the point it looks at.
+        """
+        m, cam = self.model, self.layout.camera
+        cam_pos, cam_quat, diffuse, direction, ambient, head = self._look0
+        m.cam_pos[:], m.cam_quat[:], m.light_diffuse[:], m.light_dir[:] = cam_pos, cam_quat, diffuse, direction
+        m.vis.headlight.ambient[:], m.vis.headlight.diffuse[:] = ambient, head
+        if lighting:
+            m.light_diffuse[:] = diffuse * lighting["key"]
+            d = direction.copy()
+            d[:, :2] += np.asarray(lighting["tilt"], dtype=np.float64)
+            m.light_dir[:] = d / np.linalg.norm(d, axis=1, keepdims=True)
+            m.vis.headlight.ambient[:] = ambient * lighting["ambient"]
+            m.vis.headlight.diffuse[:] = head * lighting["ambient"]
+        if camera:
+            pos = CAMERA_POS + np.asarray(camera["pos"], dtype=np.float64)
+            xy = _look_at(pos, CAMERA_LOOKAT + np.asarray(camera["target"], dtype=np.float64)).reshape(2, 3)
+            mat = np.stack([xy[0], xy[1], np.cross(xy[0], xy[1])], axis=1)  # columns: camera x, y, z in world
+            quat = np.zeros(4)
+            mujoco.mju_mat2Quat(quat, mat.ravel())
+            m.cam_pos[cam], m.cam_quat[cam] = pos, quat
 
     def set_table(self, name: str) -> None:
         if name not in self.layout.table_mats:
