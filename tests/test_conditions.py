@@ -87,10 +87,14 @@ def test_jittered_look_is_set_per_episode_and_reset_after():
     from rl4vla.bench.task import Task
     from rl4vla.sim.scene import Scene
 
-    scene = Scene()
+    jittered = C.sample_episode(C.get_condition("robot-pretraining"), 0, 3)
+    with pytest.raises(ValueError, match="belongs to the robot-pretraining corpus, and this scene was built without"):
+        Task(Scene()).reset(jittered)  # benchmark scenes leave the corpus' assets out (they cost physics time)
+    assert C.episodes_use_pretraining_assets([jittered]) and C.uses_pretraining_assets([C.get_condition(
+        "robot-pretraining")]) and not C.uses_pretraining_assets(list(C.CONDITIONS.values()))
+    scene = Scene(pretraining_assets=True)
     task = Task(scene)
     cam, base = scene.layout.camera, (scene.model.cam_pos.copy(), scene.model.light_diffuse.copy())
-    jittered = C.sample_episode(C.get_condition("robot-pretraining"), 0, 3)
     task.reset(jittered)
     shift = np.asarray(jittered.extras["camera"]["pos"])
     assert np.allclose(scene.model.cam_pos[cam] - base[0][cam], shift)

@@ -111,18 +111,35 @@ def test_other_settings_for_an_existing_study_are_refused(run, capsys):
 
 def test_warmup_starts_from_the_pretrained_model_and_sft_and_rl_from_the_warmup(run, tmp_path):
     doc = run["doc"]["stages"]
-    assert doc["demos_pretrain"]["inputs"]["conditions"] == ["robot-pretraining"]
+    assert doc["demos_pretrain"]["inputs"]["conditions"] == ["robot-pretraining", "robot-pretraining-clutter"]
     assert doc["demos_warmup"]["inputs"]["conditions"] == ["in-distribution"]
     assert (doc["warmup"]["inputs"]["init_stage"], doc["sft"]["inputs"]["init_stage"]) == ("pretrain", "warmup")
     assert doc["pretrain"]["inputs"]["init_stage"] is None and doc["ppo"]["inputs"]["init_stage"] == "warmup"
     cfg = json.loads((run["root"] / "warmup" / "config.json").read_text())
     assert cfg["init"] == str(run["root"] / "pretrain" / "model.pt")
-    fresh = study.plan(dataclasses.replace(run["cfg"], pretrain_demos=0, out=str(tmp_path)))
+    fresh = study.plan(dataclasses.replace(run["cfg"], pretrain="none", out=str(tmp_path)))
     names = [s.name for s in fresh]
     assert "pretrain" not in names and "demos_pretrain" not in names
     assert fresh[names.index("warmup")].inputs["init_stage"] is None
-    with pytest.raises(ValueError, match="pretrain"):
-        study.plan(dataclasses.replace(run["cfg"], pretrain_demos=-1))
+    with pytest.raises(ValueError, match="--pretrain must be one of shipped, fresh, none, got 'nope'"):
+        study.plan(dataclasses.replace(run["cfg"], pretrain="nope"))
+    with pytest.raises(ValueError, match="pretrain_demos must be >= 1"):
+        study.plan(dataclasses.replace(run["cfg"], pretrain_demos=0))
+
+
+def test_the_quick_and_standard_studies_start_from_the_shipped_prior(tmp_path):
+    for name in ("quick", "standard"):
+        stages = study.plan(dataclasses.replace(study.PRESETS[name], out=str(tmp_path)))
+        by = {s.name: s for s in stages}
+        assert "pretrain" not in by and "demos_pretrain" not in by
+        warmup = by["warmup"].inputs
+        assert (warmup["init"], warmup["init_stage"], warmup["mix_stage"]) == ("pretrained:small", "pretrained:small",
+                                                                            "demos_mix")
+        assert by["demos_mix"].inputs["conditions"] == ["robot-pretraining", "robot-pretraining-clutter"]
+        assert "demos_mix" in by["warmup"].deps
+        assert "`pretrained:small`" in study.budgets_markdown(study.PRESETS[name])  # the report names its prior
+    with pytest.raises(ValueError, match="--pretrain shipped starts from pretrained:small"):
+        study.plan(dataclasses.replace(study.PRESETS["debug"], pretrain="shipped"))
 
 
 def test_a_foreign_directory_is_refused(tmp_path):
@@ -134,7 +151,9 @@ def test_a_foreign_directory_is_refused(tmp_path):
 def test_presets_fit_their_time_budgets():
     assert set(study.PRESETS) == {"debug", "quick", "standard"}
     for name, cfg in study.PRESETS.items():
-        assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES) - 2 * (cfg.pretrain_demos == 0)
+        shipped_with_mix = cfg.pretrain == "shipped" and cfg.mix_demos > 0
+        assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES) - 2 * (cfg.pretrain != "fresh") + (
+            shipped_with_mix)
     minutes = {n: sum(study.expected_wall_s(c).values()) / 60 for n, c in study.PRESETS.items()}
     assert minutes["quick"] <= 20 and minutes["standard"] <= 180
     quick, standard = study.PRESETS["quick"], study.PRESETS["standard"]

@@ -13,6 +13,8 @@ from rl4vla.config import (
     CompareConfig,
     ConditionsConfig,
     EvalConfig,
+    ExportConfig,
+    PretrainedConfig,
     RenderConfig,
     ReportConfig,
 )
@@ -58,6 +60,21 @@ def _collect(args):
     from rl4vla.data.collect import collect
 
     collect(tyro.cli(CollectConfig, args=args, prog="rl4vla collect"))
+
+
+def _pretrained(args):
+    from rl4vla.prior import format_pretrained, list_pretrained
+
+    cfg = tyro.cli(PretrainedConfig, args=args, prog="rl4vla pretrained")
+    docs = list_pretrained()
+    print(json.dumps(docs, indent=1) if cfg.json else format_pretrained(docs))
+
+
+def _export(args):
+    from rl4vla.prior import export_pretrained
+
+    prov = export_pretrained(tyro.cli(ExportConfig, args=args, prog="rl4vla export"))
+    print(json.dumps({k: v for k, v in prov.items() if k != "probe"}, indent=1))
 
 
 def _preset(args: list[str], presets: dict, default: str):
@@ -124,6 +141,8 @@ COMMANDS = {
     "report": (_report, "Markdown/CSV/PNG report of results files (the study's Table 1)"),
     "conditions": (_conditions, "list the 16 generalization conditions"),
     "collect": (_collect, "record scripted-expert demonstrations (HDF5)"),
+    "pretrained": (_pretrained, "list the shipped pretrained VLAs (--init pretrained:NAME) and their provenance"),
+    "export": (_export, "write a trained VLA as a pretrained folder (safetensors + provenance)"),
     "train": ({"sft": (_train_sft, "supervised fine-tuning on demonstrations"),
                "ppo": (_train_rl("ppo"), "PPO from an SFT checkpoint (the study's recipe)"),
                "grpo": (_train_rl("grpo"), "GRPO: group-normalised returns from shared initial states"),

@@ -54,7 +54,9 @@ FORMAT, VERSION = "rl4vla-study", 1
 EPISODE_STEPS = 80  # control steps of an evaluation episode (the env's default max_steps)
 RL_ALGOS = ("ppo", "grpo", "dpo")
 LABELS = {"sft": "SFT", "warmup": "warm-up", "ppo": "PPO", "grpo": "GRPO", "dpo": "DPO"}  # report column order
-PRETRAIN_SOURCE = "robot-pretraining"
+PRETRAIN_SOURCES = ("robot-pretraining", "robot-pretraining-clutter")
+SHIPPED_PRIOR = "pretrained:small"
+PRIORS = ("shipped", "fresh", "none")
 # settings that do not change a stage's result: they may differ when a stage is resumed or skipped
 _NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads"}
 
@@ -81,12 +83,21 @@ class StudyConfig:
     torch_threads: int = 0
     """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
     the tiny debug models on a busy machine); may change when resuming"""
-    pretrain_demos: int = 2000
-    """successful expert demos of the robot-pretraining corpus (`collect --conditions robot-pretraining`: 16
-    objects outside every benchmark pool; OpenVLA: ~970k Open X-Embodiment episodes). 0 = no pretraining: the
-    warm-up starts from a fresh model"""
+    pretrain: str = "shipped"
+    """the prior the warm-up starts from: shipped (`pretrained:small`, trained once on the robot-pretraining
+    corpus of 20,000 demos and shipped with rl4vla; `rl4vla pretrained` shows its provenance), fresh (collect
+    --pretrain-demos of that corpus and pretrain here: rebuilds the prior) or none (a fresh model). OpenVLA, the
+    paper's policy, was pretrained on ~970k Open X-Embodiment episodes"""
+    pretrain_demos: int = 20_000
+    """--pretrain fresh: successful expert demos of the robot-pretraining corpus (`collect --conditions
+    robot-pretraining robot-pretraining-clutter`: objects, receptacles, tables and templates outside every
+    test pool)"""
     pretrain_steps: int = 6000
-    """optimizer steps of robot pretraining"""
+    """--pretrain fresh: optimizer steps of robot pretraining"""
+    mix_demos: int = 500
+    """robot-pretraining demos mixed into the warm-up (co-training: half of each batch; 0 = none). With
+    --pretrain fresh the whole corpus is mixed instead. Co-training kept the warm-up's prior: 0.375-0.41 on 128
+    episodes, the best warm-up measured (docs/measurements/rl-ladder.md)"""
     warmup_demos: int = 140
     """successful expert demos of the warm-up set (paper: 140)"""
     sft_demos: int = 4000
@@ -122,20 +133,19 @@ class StudyConfig:
 PRESETS: dict[str, StudyConfig] = {
     # CI: tiny demos and models, a few hundred RL env steps, one episode per condition, all in-process
     "debug": StudyConfig(preset="debug", trainers="debug", image_size=32, num_envs=4, workers=0, torch_threads=1,
-                         pretrain_demos=4, pretrain_steps=10,
+                         pretrain="fresh", pretrain_demos=4, pretrain_steps=10, mix_demos=0,
                          warmup_demos=4, sft_demos=8, warmup_steps=10, sft_steps=20, sft_batch_size=8,
                          sft_eval_every=0, rl_env_steps=256, rl_eval_every=0, train_eval_episodes=4,
                          eval_seeds=(100,), eval_episodes=1, media_conditions=("in-distribution",), media_episodes=1,
                          media_size=64),
-    # 14.3 min measured on 2 cores with the presets' stride-16 model; 19.0 with the stride-32 model: demos ~1.7 min,
-    # SFT ~4.6, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4 (no robot pretraining: it would not fit in 20 minutes,
-    # so the warm-up starts from a fresh model and RL finds no reward)
-    "quick": StudyConfig(preset="quick", pretrain_demos=0, sft_demos=500, warmup_steps=600, sft_steps=1200,
+    # from the shipped prior (before it: 14.3 min measured on 2 cores from a fresh model, where RL found no reward):
+    # demos ~3 min, SFT ~5, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4
+    "quick": StudyConfig(preset="quick", sft_demos=500, warmup_steps=600, sft_steps=1200,
                          sft_eval_every=0, rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16,
                          eval_seeds=(100,), eval_episodes=8, media_size=128,
                          media_conditions=("in-distribution", "unseen-table", "unseen-object", "unseen-init-pose")),
-    # ~2 h 40 min on 2 cores (2 h 22 min measured without the pretraining stages, which took ~19 min alone):
-    # demos ~22 min, pretraining ~15, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of about 60%), RL ~75
+    # ~2 h 25 min on 2 cores from the shipped prior (2 h 22 min measured without the pretraining stages):
+    # demos ~22 min, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of about 60%), RL ~75
     # (3 x 102,400 env steps), evaluation ~19 (16 conditions x 3 seeds x 8 episodes), media ~1
     "standard": StudyConfig(preset="standard"),  # the field defaults
 }
@@ -153,9 +163,11 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
     v, cost = speeds, {}
     train_eval = cfg.train_eval_episodes / v["eval_episodes_per_s"]
     runs = [("warmup", cfg.warmup_steps, cfg.warmup_demos), ("sft", cfg.sft_steps, cfg.sft_demos)]
-    if cfg.pretrain_demos:
+    if cfg.pretrain == "fresh":
         cost["demos_pretrain"] = cfg.pretrain_demos / v["demos_per_s"]
         runs.insert(0, ("pretrain", cfg.pretrain_steps, cfg.pretrain_demos))
+    elif cfg.mix_demos:
+        cost["demos_mix"] = cfg.mix_demos / v["demos_per_s"] + cfg.mix_demos / v["encode_demos_per_s"]
     cost["demos_warmup"] = cfg.warmup_demos / v["demos_per_s"]
     cost["demos_sft"] = max(0, cfg.sft_demos - cfg.warmup_demos) / v["demos_per_s"]
     for name, steps, demos in runs:
@@ -200,17 +212,27 @@ def _validate(cfg: StudyConfig) -> None:
     check_seed(cfg.seed)
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
-    if cfg.pretrain_demos < 0 or (cfg.pretrain_demos and cfg.pretrain_steps < 1):
-        raise ValueError(f"--pretrain-demos must be >= 0 (0 = no pretraining) and --pretrain-steps >= 1 with it, got "
-                         f"{cfg.pretrain_demos} and {cfg.pretrain_steps}")
+    if cfg.pretrain not in PRIORS:
+        raise ValueError(f"--pretrain must be one of {', '.join(PRIORS)}, got {cfg.pretrain!r}")
+    if cfg.pretrain == "fresh":
+        check_at_least(cfg, ("pretrain_demos", "pretrain_steps"))
+    check_at_least(cfg, ("mix_demos",), 0)
+    if cfg.pretrain == "shipped":
+        from rl4vla.policy.pretrained import load
+
+        shipped = load(SHIPPED_PRIOR).cfg
+        if cfg.trainers != "default" or cfg.image_size != shipped.image_size:
+            raise ValueError(f"--pretrain shipped starts from {SHIPPED_PRIOR}, the default trainers' model at "
+                             f"{shipped.image_size} px; with --trainers {cfg.trainers} --image-size {cfg.image_size} "
+                             "use --pretrain fresh or none")
     if not cfg.eval_seeds:
         raise ValueError("--eval-seeds needs at least one seed")
     resolve_conditions(cfg.media_conditions)  # a misspelt name fails now, not after hours of training
 
 
 def _pretrain_stage(cfg: StudyConfig) -> str | None:
-    """The robot-pretraining stage's name, or None when the study has none (--pretrain-demos 0)."""
-    return "pretrain" if cfg.pretrain_demos else None
+    """The robot-pretraining stage's name, or None when the study has none (the shipped prior, or none)."""
+    return "pretrain" if cfg.pretrain == "fresh" else None
 
 
 def plan(cfg: StudyConfig) -> list[Stage]:
@@ -220,9 +242,10 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     debug = cfg.trainers == "debug"
     stages: list[Stage] = []
 
-    def demos(name: str, episodes: int, extends: str | None = None, source: str = "in-distribution") -> None:
+    def demos(name: str, episodes: int, extends: str | None = None, sources: tuple[str, ...] = ("in-distribution",)
+              ) -> None:
         c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, num_envs=cfg.num_envs,
-                          workers=cfg.workers, image_size=cfg.image_size, conditions=(source,))
+                          workers=cfg.workers, image_size=cfg.image_size, conditions=sources)
 
         def run() -> dict:
             dst = root / name
@@ -238,19 +261,22 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         stages.append(Stage(name, {**_inputs(c), "extends": extends}, run, (extends,) if extends else ()))
 
-    def sft(name: str, preset: str, data: str, steps: int, init: str | None) -> None:
+    def sft(name: str, preset: str, data: str, steps: int, init: str | None, mix: str | None = None) -> None:
+        """init: a stage whose model.pt it starts from, or pretrained:NAME; mix: a demo stage co-trained on."""
+        init_path = init if init is None or init.startswith("pretrained:") else str(root / init / "model.pt")
         c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads,
-                                init=None if init is None else str(root / init / "model.pt"))
+                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, init=init_path,
+                                **({"mix_data": str(root / mix), "mix_fraction": 0.5} if mix else {}))
 
         def run() -> dict:
             s = train_sft(dataclasses.replace(c, resume=(root / name / "checkpoint.pt").exists()))
             return {"env_steps": 0, "outputs": [f"{name}/model.pt", f"{name}/summary.json"],
                     "eval_success": s["eval_success"]}
 
-        stages.append(Stage(name, {**_inputs(c), "init_stage": init}, run, (data,) + ((init,) if init else ())))
+        deps = (data,) + tuple(d for d in (init, mix) if d and not d.startswith("pretrained:"))
+        stages.append(Stage(name, {**_inputs(c), "init_stage": init, "mix_stage": mix}, run, deps))
 
     def rl(algo: str) -> None:
         base = rl_presets(algo)["debug" if debug else "default"]
@@ -295,13 +321,19 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
 
     pretrained = _pretrain_stage(cfg)
+    mix = None
     if pretrained:
-        demos("demos_pretrain", cfg.pretrain_demos, source=PRETRAIN_SOURCE)
+        demos("demos_pretrain", cfg.pretrain_demos, sources=PRETRAIN_SOURCES)
+        mix = "demos_pretrain" if cfg.mix_demos else None
+    elif cfg.mix_demos:
+        demos("demos_mix", cfg.mix_demos, sources=PRETRAIN_SOURCES)
+        mix = "demos_mix"
     demos("demos_warmup", cfg.warmup_demos)
     demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
     if pretrained:
         sft(pretrained, "pretrain", "demos_pretrain", cfg.pretrain_steps, None)
-    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, pretrained)
+    start = {"fresh": pretrained, "shipped": SHIPPED_PRIOR, "none": None}[cfg.pretrain]
+    sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, start, mix)
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
     for algo in RL_ALGOS:
         rl(algo)
@@ -334,15 +366,29 @@ def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
 def budgets_markdown(cfg: StudyConfig) -> str:
     """The "Budgets" section of the report: what each stage was given here, beside the paper's value."""
     trainers = "tiny debug presets" if cfg.trainers == "debug" else "SFT presets warmup/sft, RL preset default"
+    mix = cfg.mix_demos and cfg.pretrain != "none"
     eps = len(cfg.eval_seeds) * cfg.eval_episodes
-    pre = (f"{cfg.pretrain_demos:,} demos of the 16 pretraining objects (no benchmark object), "
-           f"{cfg.pretrain_steps:,} steps x {cfg.sft_batch_size}" if cfg.pretrain_demos else "none (fresh model)")
+    if cfg.pretrain == "shipped":
+        from rl4vla.policy.pretrained import provenance
+
+        prov = provenance(SHIPPED_PRIOR)
+        corpus = prov.get("corpus", {})
+        pre = (f"the shipped prior `{SHIPPED_PRIOR}` (sha256 {prov['sha256'][:12]}): {corpus.get('episodes', 0):,} "
+               f"demos of the robot-pretraining corpus, manifest {corpus.get('manifest_hash')}")
+    elif cfg.pretrain == "fresh":
+        pre = (f"rebuilt here (--pretrain fresh): {cfg.pretrain_demos:,} demos of the robot-pretraining corpus "
+               f"(no benchmark object), {cfg.pretrain_steps:,} steps x {cfg.sft_batch_size}")
+    else:
+        pre = "none (--pretrain none: a fresh model)"
+    if mix:
+        pre += f"; the warm-up co-trains on {cfg.mix_demos:,} of its demos" if cfg.pretrain == "shipped" else (
+            "; the warm-up co-trains on the corpus")
     rows = [
         ("robot pretraining", pre, "OpenVLA: ~970k Open X-Embodiment episodes"),
         ("warm-up demos", f"{cfg.warmup_demos:,} successful expert demos", "140"),
         ("large-SFT demos", f"{cfg.sft_demos:,} (extends the warm-up set)", "16k (SFT-16k)"),
         ("warm-up SFT", f"{cfg.warmup_steps:,} steps x {cfg.sft_batch_size}"
-         + (", from the pretrained model" if cfg.pretrain_demos else ""), "–"),
+         + (", from the pretrained model" if cfg.pretrain != "none" else ""), "–"),
         ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from the warm-up model on the large set",
          "from the warm-up model"),
         ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",

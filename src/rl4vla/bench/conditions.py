@@ -323,6 +323,25 @@ def register(conds: list[Condition]) -> None:
         CONDITIONS[c.name] = validate(c)
 
 
+def uses_pretraining_assets(conds: list[Condition]) -> bool:
+    """Whether any condition draws an object, receptacle or table of the robot-pretraining corpus (its scenes
+    must then hold those assets: EnvConfig.pretraining_assets)."""
+    for c in conds:
+        for pool, assets in ((c.objects, C.OBJECTS), (c.distractor_objects, C.OBJECTS), (c.receptacles, C.RECEPTACLES),
+                             (c.distractor_receptacles, C.RECEPTACLES), (c.tables, C.TABLES)):
+            if pool is not None and any(A.by_name(assets, n).split == "pretrain"
+                                        for n in _pool_names(pool, assets, "assets")):
+                return True
+    return False
+
+
+def episodes_use_pretraining_assets(episodes: list[Episode]) -> bool:
+    """Whether any episode places an object, receptacle or table of the robot-pretraining corpus."""
+    split = {a.name: a.split for pool in (C.OBJECTS, C.RECEPTACLES, C.TABLES) for a in pool}
+    return any(split.get(n) == "pretrain" for e in episodes
+               for n in (*(p.name for p in e.objects), *(p.name for p in e.receptacles), e.table))
+
+
 def get_condition(name: str) -> Condition:
     """A benchmark condition, or a data source (SOURCES) for collecting demos, by name."""
     if name not in CONDITIONS and name not in SOURCES:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from rl4vla.bench.conditions import resolve_conditions, sample_episode
+from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
@@ -64,7 +64,8 @@ def collect(cfg: CollectConfig) -> dict:
     if meta["episodes"] >= cfg.episodes:
         print(f"{root} already holds {meta['episodes']} episodes", file=sys.stderr)
         return meta
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size))
+    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
+                                   pretraining_assets=uses_pretraining_assets(conds)))
     bar = tqdm(total=cfg.episodes, initial=meta["episodes"], desc="collect demos")
     try:
         while meta["episodes"] < cfg.episodes:
@@ -102,7 +103,8 @@ def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) ->
                            "not record which episodes it held: collect a new dataset with another --out")
     print(f"{root / shard} is missing or corrupt: re-collecting its wave (episodes {wave['start']} to "
           f"{wave['start'] + wave['size'] - 1})", file=sys.stderr)
-    env = TabletopVecEnv(EnvConfig(num_envs=wave["size"], workers=cfg.workers, image_size=cfg.image_size))
+    env = TabletopVecEnv(EnvConfig(num_envs=wave["size"], workers=cfg.workers, image_size=cfg.image_size,
+                                   pretraining_assets=uses_pretraining_assets(conds)))
     try:
         kept = _wave(env, cfg, conds, wave["start"])[: wave["episodes"]]
     finally:

@@ -2,7 +2,7 @@
 
 Format (JSON object, "format": "rl4vla-results", "version": 1):
 
-    label, policy {spec, kind: builtin|checkpoint|other, path?, sha256?}, seeds [int], manifest_hash,
+    label, policy {spec, kind: builtin|checkpoint|pretrained|other, path?, sha256?}, seeds [int], manifest_hash,
     num_episodes, settings {...how it was run...}, versions {rl4vla, python, torch, mujoco, numpy},
     wall_s, created (UTC ISO time),
     conditions {name: {dimension, episodes, successes, success_rate, ci95 [lo, hi], grasp_rate,
@@ -78,6 +78,11 @@ def policy_info(spec: str) -> dict:
         return {"spec": spec, "kind": "builtin"}
     if os.path.isfile(spec):
         return {"spec": spec, "kind": "checkpoint", "path": os.path.abspath(spec), "sha256": file_sha256(spec)}
+    from rl4vla.policy import pretrained
+
+    if pretrained.is_pretrained(spec) or os.path.isdir(spec):  # a shipped or exported pretrained folder
+        weights = pretrained.folder(spec) / "model.safetensors"
+        return {"spec": spec, "kind": "pretrained", "path": str(weights.resolve()), "sha256": file_sha256(weights)}
     return {"spec": spec, "kind": "other"}
 
 

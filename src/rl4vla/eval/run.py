@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from rl4vla.bench.conditions import (
+    episodes_use_pretraining_assets,
     CONDITIONS,
     SOURCES,
     Episode,
@@ -86,7 +87,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
     policy = seeded_policy(cfg.policy, seed=episodes[0].seed)
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
-                                   image_size=cfg.image_size))
+                                   image_size=cfg.image_size,
+                                   pretraining_assets=episodes_use_pretraining_assets(episodes)))
     try:
         with _policy_threads(cfg):
             res = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=cfg.progress,

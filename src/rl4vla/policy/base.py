@@ -44,7 +44,8 @@ BUILTIN = ("expert", "random", "noop")
 
 
 def make_policy(name: str, seed: int = 0):
-    """A built-in policy by name (expert, random, noop), or the path of a VLA checkpoint."""
+    """A built-in policy by name (expert, random, noop), a VLA checkpoint's path, or a shipped VLA
+    (`pretrained:small`)."""
     if name == "expert":
         from rl4vla.bench.expert import ExpertPolicy
 
@@ -55,8 +56,11 @@ def make_policy(name: str, seed: int = 0):
         return NoopPolicy()
     import os
 
-    if os.path.isfile(name):
+    from rl4vla.policy.pretrained import is_pretrained
+
+    if os.path.isfile(name) or is_pretrained(name) or os.path.isdir(name):
         from rl4vla.policy.vla import SmallVLA, VLAPolicy
 
         return VLAPolicy(SmallVLA.load(name))
-    raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)} or a checkpoint file path")
+    raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)}, a checkpoint file path, or "
+                     "pretrained:NAME (`rl4vla pretrained` lists the shipped models)")

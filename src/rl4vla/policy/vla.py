@@ -13,6 +13,8 @@ actor-critic does (docs/recipe.md). pi(a) = product of the 7 token probabilities
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -370,6 +372,12 @@ class SmallVLA(nn.Module):
 
     @staticmethod
     def load(path: str) -> SmallVLA:
+        """A checkpoint written by `rl4vla train` (model.pt or checkpoint.pt), a shipped model by name
+        (`pretrained:small`, see rl4vla.policy.pretrained) or an exported pretrained folder."""
+        from rl4vla.policy import pretrained
+
+        if pretrained.is_pretrained(path) or os.path.isdir(path):
+            return pretrained.load(path)
         try:
             st = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:

@@ -165,23 +165,34 @@ class Layout:
     home_qpos: np.ndarray
 
 
-def scene_xml() -> str:
+def scene_assets(pretraining_assets: bool = False) -> tuple[tuple, tuple, tuple]:
+    """(objects, receptacles, tables) a scene holds: the benchmark's, plus the robot-pretraining corpus' own when
+    asked. Every held object is a body parked off-table when unused, and ~40 more parked bodies cost ~40% of
+    the physics time, so benchmark scenes leave the corpus' assets out."""
+    def keep(a):
+        return pretraining_assets or a.split != "pretrain"
+
+    return (tuple(filter(keep, C.OBJECTS)), tuple(filter(keep, C.RECEPTACLES)), tuple(filter(keep, C.TABLES)))
+
+
+def scene_xml(pretraining_assets: bool = False) -> str:
+    objs, recs_, tabs = scene_assets(pretraining_assets)
     default, robot_assets, arm = _robot_xml()
     meshes = "".join(f'<mesh name="{m.name}" vertex="{_fmt(m.vertices.ravel())}"/>' for m in C.MESHES)
     tables = "".join(
         f'<texture name="tex_{i}" type="2d" builtin="flat" width="{TEX_SIZE}" height="{TEX_SIZE}" rgb1="1 1 1"/>'
         f'<material name="table_{i}" texture="tex_{i}" texrepeat="2 2" specular="0.1" shininess="0.1"/>'
-        for i, _ in enumerate(C.TABLES)
+        for i, _ in enumerate(tabs)
     )
     objects = []
-    for i, o in enumerate(C.OBJECTS):
+    for i, o in enumerate(objs):
         cls = "obj_round" if o.rolls else "obj"
         geoms = "".join(_part_xml(p, f"obj{i}_g{j}", cls=cls) for j, p in enumerate(o.parts))
         objects.append(
             f'<body name="obj_{i}" pos="{3 + 0.3 * i} 0 {PARK_Z}"><freejoint name="obj_{i}"/>{geoms}</body>'
         )
     recs = []
-    for i, r in enumerate(C.RECEPTACLES):
+    for i, r in enumerate(recs_):
         geoms = "".join(_part_xml(p, f"rec{i}_g{j}", group=BACKGROUND_GROUP) for j, p in enumerate(r.parts))
         recs.append(f'<body name="rec_{i}" mocap="true" pos="{-3 - 0.3 * i} 0 {PARK_Z}">{geoms}</body>')
     return f"""
@@ -214,11 +225,12 @@ def scene_xml() -> str:
 """
 
 
-@lru_cache(maxsize=1)
-def build() -> tuple[mujoco.MjModel, Layout]:
-    """Compile the scene once per process; returns the base model and its index layout."""
-    model = mujoco.MjModel.from_xml_string(scene_xml())
-    for i, t in enumerate(C.TABLES):  # fill the placeholder textures procedurally
+@lru_cache(maxsize=2)
+def build(pretraining_assets: bool = False) -> tuple[mujoco.MjModel, Layout]:
+    """Compile the scene once per process; returns the base model and its index layout (see scene_assets)."""
+    objs, recs_, tabs = scene_assets(pretraining_assets)
+    model = mujoco.MjModel.from_xml_string(scene_xml(pretraining_assets))
+    for i, t in enumerate(tabs):  # fill the placeholder textures procedurally
         tid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_TEXTURE, f"tex_{i}")
         adr, n = model.tex_adr[tid], TEX_SIZE * TEX_SIZE * model.tex_nchannel[tid]
         img = A.table_texture(t, TEX_SIZE)
@@ -234,7 +246,7 @@ def build() -> tuple[mujoco.MjModel, Layout]:
 
     arm_j = [jid(f"right/{j}") for j in ARM_JOINTS]
     objects, obj_q, obj_d, obj_g, obj_all = {}, {}, {}, {}, {}
-    for i, o in enumerate(C.OBJECTS):
+    for i, o in enumerate(objs):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"obj_{i}")
         j = jid(f"obj_{i}")
         objects[o.name], obj_q[o.name], obj_d[o.name] = b, model.jnt_qposadr[j], model.jnt_dofadr[j]
@@ -243,7 +255,7 @@ def build() -> tuple[mujoco.MjModel, Layout]:
     arm_root = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "base")
     robot_bodies = np.flatnonzero(model.body_rootid == arm_root)
     recs, rec_g, rec_all = {}, {}, {}
-    for i, r in enumerate(C.RECEPTACLES):
+    for i, r in enumerate(recs_):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"rec_{i}")
         recs[r.name] = model.body_mocapid[b]
         rec_g[r.name] = np.flatnonzero((model.geom_bodyid == b) & (model.geom_contype > 0))
@@ -258,7 +270,7 @@ def build() -> tuple[mujoco.MjModel, Layout]:
         tcp_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tcp"),
         table_geom=gid("table"),
         table_mats={t.name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_MATERIAL, f"table_{i}")
-                    for i, t in enumerate(C.TABLES)},
+                    for i, t in enumerate(tabs)},
         objects=objects, obj_qadr=obj_q, obj_dadr=obj_d, obj_geoms=obj_g, obj_all_geoms=obj_all,
         robot_geoms=np.flatnonzero(np.isin(model.geom_bodyid, robot_bodies)),
         receptacles=recs, rec_geoms=rec_g, rec_all_geoms=rec_all,
@@ -301,9 +313,10 @@ def _ik_iterate(model, data, layout: Layout, q: np.ndarray, pos: np.ndarray, rot
 class Scene:
     """One simulated tabletop: a private model copy, its data and the EE controller."""
 
-    def __init__(self, base_model: mujoco.MjModel | None = None, layout: Layout | None = None):
+    def __init__(self, base_model: mujoco.MjModel | None = None, layout: Layout | None = None,
+                 pretraining_assets: bool = False):
         if base_model is None:
-            base_model, layout = build()
+            base_model, layout = build(pretraining_assets)
         self.layout = layout
         self.model = copy.copy(base_model)
         self.data = mujoco.MjData(self.model)
@@ -371,14 +384,21 @@ class Scene:
             mujoco.mju_mat2Quat(quat, mat.ravel())
             m.cam_pos[cam], m.cam_quat[cam] = pos, quat
 
+    @staticmethod
+    def _check_held(pool, name: str, held) -> None:
+        """ValueError for an unknown asset, or for a robot-pretraining one in a scene built without them."""
+        if A.by_name(pool, name).split == "pretrain" and name not in held:
+            raise ValueError(f"{name!r} belongs to the robot-pretraining corpus, and this scene was built without "
+                             "its assets: use EnvConfig(pretraining_assets=True) (collect does for the "
+                             "robot-pretraining sources)")
+
     def set_table(self, name: str) -> None:
-        if name not in self.layout.table_mats:
-            raise ValueError(f"unknown table {name!r}; valid: {', '.join(self.layout.table_mats)}")
+        self._check_held(C.TABLES, name, self.layout.table_mats)
         self.model.geom_matid[self.layout.table_geom] = self.layout.table_mats[name]
 
     def place_object(self, name: str, x: float, y: float, yaw: float, drop: float = 0.004) -> None:
         L, m, d = self.layout, self.model, self.data
-        A.by_name(C.OBJECTS, name)
+        self._check_held(C.OBJECTS, name, L.objects)
         self._set_active(L.obj_all_geoms[name], True)
         m.body_gravcomp[L.objects[name]] = 0.0
         # objects in play never sleep, so a teleport (reposition) always takes effect
@@ -390,7 +410,7 @@ class Scene:
             self.active_objects.append(name)
 
     def place_receptacle(self, name: str, x: float, y: float, yaw: float = 0.0) -> None:
-        A.by_name(C.RECEPTACLES, name)
+        self._check_held(C.RECEPTACLES, name, self.layout.receptacles)
         self._set_active(self.layout.rec_all_geoms[name], True)
         mid = self.layout.receptacles[name]
         self.data.mocap_pos[mid] = (x, y, 0.0)
