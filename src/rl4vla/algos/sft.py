@@ -295,7 +295,8 @@ class DemoBatches:
             instructions += [data.instructions[j] for j in idx]
             proprio.append(data.proprio[idx])
             feats.append(None if self.feats[i] is None else self.feats[i][idx])
-        obs = {"rgb": None if rgb[0] is None else np.concatenate(rgb), "instruction": instructions, "proprio": np.concatenate(proprio),
+        obs = {"rgb": None if rgb[0] is None else np.concatenate(rgb), "instruction": instructions,
+               "proprio": np.concatenate(proprio),
                "image_features": None if feats[0] is None else torch.cat(feats)}
         return obs, torch.cat(tokens)
 

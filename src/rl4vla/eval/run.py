@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from rl4vla.bench.conditions import (
-    episodes_use_pretraining_assets,
     CONDITIONS,
     SOURCES,
     Episode,
+    episodes_use_pretraining_assets,
     load_conditions_file,
     read_manifest,
     register,

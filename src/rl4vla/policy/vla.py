@@ -14,7 +14,6 @@ actor-critic does (docs/recipe.md). pi(a) = product of the 7 token probabilities
 from __future__ import annotations
 
 import os
-
 from dataclasses import asdict, dataclass
 
 import numpy as np
