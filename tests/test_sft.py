@@ -177,3 +177,30 @@ def test_aux_targets_are_the_placements_and_drop_the_object_once_the_gripper_tog
     want = ((pred - torch.as_tensor(t)) ** 2 * torch.as_tensor(m)).sum() / torch.as_tensor(m).sum()
     torch.testing.assert_close(masked, want)
     assert not torch.isclose(full, masked)
+
+
+def test_a_frame_stride_trains_and_caches_only_every_kth_step_of_each_demo(demos, tmp_path, monkeypatch):
+    from rl4vla.data.demos import DemoDataset
+
+    data = DemoDataset(str(demos))
+    rows = data.frame_rows(2)
+    starts = np.cumsum([0] + [len(e.actions) for e in data.episodes])[:-1]
+    assert set(starts) <= set(rows) and len(rows) == sum((len(e.actions) + 1) // 2 for e in data.episodes)
+    assert np.array_equal(data.rgb.rows(rows)[1:3], data.rgb[rows[1:3]])
+    eff = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet")
+    seen = []
+    real = SmallVLA.prefix
+
+    def recording(self, obs):
+        if obs.get("proprio") is not None:  # training batches (the final evaluation acts from the env's state)
+            seen.append(np.asarray(obs["proprio"]).copy())
+        return real(self, obs)
+
+    monkeypatch.setattr(SmallVLA, "prefix", recording)
+    s = sft.train_sft(_cfg(demos, tmp_path / "run", steps=3, augment=False, model=eff, frame_stride=2))
+    assert s["samples"] == len(rows)
+    assert torch.load(tmp_path / "run" / "image_features.pt", weights_only=True)["features"].shape[0] == len(rows)
+    kept = {tuple(np.round(p, 6)) for p in data.proprio[rows]}
+    assert all(tuple(np.round(p, 6)) in kept for batch in seen[:3] for p in batch)  # only strided steps trained
+    with pytest.raises(ValueError, match="--frame-stride must be >= 1"):
+        sft.train_sft(_cfg(demos, tmp_path / "bad", frame_stride=0))

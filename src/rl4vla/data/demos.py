@@ -164,6 +164,10 @@ class LazyFrames:
             out[rows[order]] = frames[inv]
         return out[0] if scalar else out
 
+    def rows(self, rows: np.ndarray) -> FrameRows:
+        """A view of the frames at `rows` (indexing the view indexes rows)."""
+        return FrameRows(self, np.asarray(rows, dtype=np.int64))
+
     def __getstate__(self):  # open files do not pickle; they reopen on first use
         return {**self.__dict__, "_files": {}}
 
@@ -191,6 +195,22 @@ def damaged_shards(root: Path, meta: dict) -> list[str]:
         except DatasetError:
             bad.append(name)
     return bad
+
+
+class FrameRows:
+    """Frames of a LazyFrames at given rows: view[i] is frames[rows[i]] (ints, slices and integer arrays)."""
+
+    def __init__(self, frames: LazyFrames, rows: np.ndarray):
+        self.frames, self._rows = frames, rows
+        self.shape = (len(rows), *frames.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        if isinstance(idx, tuple):
+            return self.frames[(self._rows[idx[0]],) + idx[1:]]
+        return self.frames[self._rows[idx]]
 
 
 class DemoDataset:
@@ -223,6 +243,13 @@ class DemoDataset:
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    def frame_rows(self, stride: int = 1) -> np.ndarray:
+        """Sample indices of every `stride`-th step of each episode, starting at its first (all for 1)."""
+        if stride < 1:
+            raise ValueError(f"the frame stride must be >= 1, got {stride}")
+        steps = [np.arange(len(e.actions)) for e in self.episodes]
+        return np.flatnonzero(np.concatenate(steps) % stride == 0) if steps else np.zeros(0, np.int64)
 
     def episode_frames(self, i: int) -> np.ndarray:
         """(T, H, W, 3) uint8: the frames of episode i, read from its shard."""
