@@ -26,6 +26,7 @@ from tqdm import tqdm
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.sft import DemoBatches, RunLogger, evaluate_in_distribution, sft_loss
+from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.util import atomic_torch_save, auto_threads, check_at_least, check_output_dir, check_seed, resume_checkpoint
 
@@ -225,9 +226,6 @@ def grpo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, None]:
 
 
 # ----- updates ------------------------------------------------------------------------------
-DIM_NAMES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")  # action dimensions, for per-dimension logs
-
-
 def optimizer_steps(opt: torch.optim.Optimizer) -> int:
     """Optimizer steps taken so far (Adam's own count, so it resumes with the optimizer's state)."""
     first = opt.param_groups[0]["params"][0]
@@ -296,7 +294,7 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                 (loss * len(mb) / len(chunk)).backward()  # the step's gradient is the mean over its samples
                 stats["losses/policy"].append(pg.item())
                 stats["losses/entropy"].append(ent.sum(-1).mean().item())
-                for name, e in zip(DIM_NAMES, ent.detach().mean(0).tolist()):
+                for name, e in zip(ACTION_LAYOUT, ent.detach().mean(0).tolist()):
                     stats[f"entropy/{name}"].append(e)
                 stats["losses/approx_kl"].append(kl.item())
                 stats["losses/clip_frac"].append(clip_frac.item())

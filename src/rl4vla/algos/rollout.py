@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from rl4vla.bench.conditions import Condition, Episode, sample_episode
-from rl4vla.policy.tokenizer import ACTION_DIM
-from rl4vla.policy.vla import PROPRIO_DIM, proprio_from_state
+from rl4vla.bench.contract import ACTION_DIM, PROPRIO_DIM, proprio_from_state
 
 
 class EpisodeStream:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from rl4vla.bench.contract import GRIPPER
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import (
@@ -169,7 +170,7 @@ def aux_targets(episodes) -> tuple[np.ndarray, np.ndarray]:
         obj, rec = e.episode["objects"][0], e.episode["receptacles"][0]
         t = len(e.actions)
         targets.append(np.tile(np.float32([obj["x"], obj["y"], rec["x"], rec["y"]]) * AUX_SCALE, (t, 1)))
-        grip = np.sign(e.actions[:, 6])
+        grip = np.sign(e.actions[:, GRIPPER])
         toggled = np.flatnonzero(grip != grip[0])
         first = toggled[0] if len(toggled) else t
         m = np.ones((t, 4), np.float32)

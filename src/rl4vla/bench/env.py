@@ -22,9 +22,9 @@ import numpy as np
 
 from rl4vla.bench import perturb
 from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, sample_episode
-from rl4vla.bench.task import STATE_KEYS, Task
+from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
+from rl4vla.bench.task import Task
 
-ACTION_DIM = 7
 INFO_KEYS = ("success", "grasped", "ever_grasped", "held_steps", "dist_tcp_obj", "dist_obj_rec", "return",
              "elapsed_steps")
 

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
+from rl4vla.bench.contract import POSITION, proprio_from_state
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
@@ -24,7 +25,6 @@ from rl4vla.data.demos import (
     write_shard,
 )
 from rl4vla.policy.base import make_policy
-from rl4vla.policy.vla import proprio_from_state
 from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, check_seed
 
 
@@ -138,7 +138,7 @@ def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
         executed = act
         if noise:
             executed = act.copy()
-            executed[:, :3] += rng.normal(0.0, noise, (n, 3))
+            executed[:, POSITION] += rng.normal(0.0, noise, (n, 3))
             executed[:, 5] += rng.normal(0.0, 10 * noise, n)
         obs, _, term, trunc, info = env.step(executed)
         streak = np.where(info["success"], streak + 1, 0)

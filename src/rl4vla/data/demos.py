@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rl4vla.bench.contract import POSITION, PROPRIO_DIM, ROTATION
 from rl4vla.util import atomic_write_text
 
 FORMAT = "rl4vla-demos"
@@ -46,7 +47,7 @@ class DatasetError(ValueError):
 class Episode:
     rgb: np.ndarray | None  # (T, H, W, 3) uint8; None when read without frames (DemoDataset uses LazyFrames)
     actions: np.ndarray  # (T, 7) float32
-    proprio: np.ndarray  # (T, 10) float32, see rl4vla.policy.vla.proprio_from_state
+    proprio: np.ndarray  # (T, 10) float32, see rl4vla.bench.contract.proprio_from_state
     instruction: str
     condition: str
     success: bool
@@ -56,7 +57,7 @@ class Episode:
 def keep_mask(actions: np.ndarray) -> np.ndarray:
     """Transitions to keep: not near-idle, or the gripper command changes (toggles are kept)."""
     a = np.asarray(actions)
-    moving = (np.abs(a[:, :3]).max(1) >= IDLE_DPOS) | (np.abs(a[:, 3:6]).max(1) >= IDLE_DROT)
+    moving = (np.abs(a[:, POSITION]).max(1) >= IDLE_DPOS) | (np.abs(a[:, ROTATION]).max(1) >= IDLE_DROT)
     toggle = np.r_[True, np.sign(a[1:, 6]) != np.sign(a[:-1, 6])]
     return moving | toggle
 
@@ -218,7 +219,7 @@ class DemoDataset:
                                f"{len(self.episodes)}")
         self.rgb = LazyFrames(parts, int(self.meta["image_size"]))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
-        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, 10))
+        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, PROPRIO_DIM))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:
