@@ -1,7 +1,7 @@
 """The package stack: no module imports from a package above its own, so each layer can be read, tested and
 reused without the ones on top of it.
 
-    util, config  <  sim  <  bench  <  policy  <  data, eval  <  algos  <  study, prior, speed  <  cli
+    util, config, protocol  <  sim  <  bench  <  policy  <  data, eval  <  algos  <  study, prior, speed  <  cli
 
 data and eval stand side by side and import neither each other; imports inside functions count too.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import rl4vla
 
 ROOT = Path(rl4vla.__file__).parent
-LEVELS = {"util": 0, "config": 0, "sim": 1, "bench": 2, "policy": 3, "data": 4, "eval": 4, "algos": 5,
+LEVELS = {"util": 0, "config": 0, "protocol": 0, "sim": 1, "bench": 2, "policy": 3, "data": 4, "eval": 4, "algos": 5,
           "study": 6, "prior": 6, "speed": 6, "cli": 7}
 APART = {frozenset({"data", "eval"})}  # same level, and still independent
 
@@ -73,3 +73,4 @@ def test_the_check_sees_imports_inside_functions():
     tree = ast.parse("def f():\n    from rl4vla.algos.sft import PRESETS\n    import rl4vla.cli\n")
     assert _imports(tree, "rl4vla.policy") == [(2, "rl4vla.algos.sft"), (3, "rl4vla.cli")]
     assert _imports(ast.parse("from ..eval import run\n"), "rl4vla.data") == [(1, "rl4vla.eval")]
+

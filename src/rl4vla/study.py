@@ -37,6 +37,7 @@ from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
 from rl4vla.eval.report import write_report
 from rl4vla.eval.run import evaluate
+from rl4vla.protocol import DEMO_SEED, EVAL_TEMPERATURE, STUDY_EVAL_SEEDS
 from rl4vla.util import (
     atomic_write_text,
     changed_settings,
@@ -72,7 +73,7 @@ class StudyConfig:
     trainers: str = "default"
     """trainer presets: default (SFT presets warmup and sft, RL preset default: the small VLA, 80-step
     episodes) or debug (the trainers' tiny debug presets: tiny VLA, 8-step RL episodes)"""
-    seed: int = 0
+    seed: int = DEMO_SEED
     """seed of the demos, of SFT and of RL"""
     image_size: int = 128
     """frame size of demos, models and evaluation (paper: 224 px for OpenVLA)"""
@@ -117,9 +118,9 @@ class StudyConfig:
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
     """pinned in-distribution episodes of each in-training evaluation (SFT and RL curves)"""
-    eval_seeds: tuple[int, ...] = (100, 101, 102)
-    """manifest seeds of the final evaluation, disjoint from demos (0), in-training evaluation (1000) and RL
-    episodes (10000) (paper: 3 seeds)"""
+    eval_seeds: tuple[int, ...] = STUDY_EVAL_SEEDS
+    """manifest seeds of the final evaluation, apart from those of the demos (0), the in-training evaluation
+    (1000) and the RL episodes (10000), rl4vla.protocol (paper: 3 seeds)"""
     eval_episodes: int = 8
     """final-evaluation episodes per condition and seed, the same for every model (paper: 64)"""
     media_conditions: tuple[str, ...] = ("all",)
@@ -394,7 +395,8 @@ def budgets_markdown(cfg: StudyConfig) -> str:
         ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",
          "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
-         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature 0.6", "3 x 64 = 192"),
+         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature {EVAL_TEMPERATURE:g}",
+         "3 x 64 = 192"),
         ("models", f"small VLA ({trainers}), {cfg.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
     ]
     expected = sum(expected_wall_s(cfg).values()) / 60
