@@ -74,3 +74,37 @@ def test_the_check_sees_imports_inside_functions():
     assert _imports(tree, "rl4vla.policy") == [(2, "rl4vla.algos.sft"), (3, "rl4vla.cli")]
     assert _imports(ast.parse("from ..eval import run\n"), "rl4vla.data") == [(1, "rl4vla.eval")]
 
+
+def _unsafe_writes(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, call) of every write that a kill could leave half done: Path.write_text/write_bytes, json.dump,
+    torch.save and open(..., "w"/"wb"/"x") (appending, as to a metrics log, is allowed)."""
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+        if name in ("write_text", "write_bytes") or (owner, name) in (("json", "dump"), ("torch", "save")):
+            out.append((node.lineno, f"{owner + '.' if owner else ''}{name}"))
+        elif name == "open" and not owner:
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"),
+                                                                None)
+            if isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wx"):
+                out.append((node.lineno, f"open(.., {mode.value!r})"))
+    return out
+
+
+def test_files_are_written_atomically():
+    """Results, configs and checkpoints go through rl4vla.util's atomic helpers, so a killed run leaves the old
+    file or the new one, never a torn one that a resume or a report would then read."""
+    wrong = [f"{path.relative_to(ROOT.parent)}:{line} {call}"
+             for path, parts, _ in _modules() if parts != ("util.py",)
+             for line, call in _unsafe_writes(ast.parse(path.read_text(), str(path)))]
+    assert not wrong, "non-atomic writes (use rl4vla.util.atomic_write_text / atomic_torch_save):\n" + "\n".join(wrong)
+
+
+def test_the_write_check_sees_the_unsafe_calls():
+    src = ("p.write_text(s)\njson.dump(d, f)\ntorch.save(m, p)\nopen(p, 'w')\nopen(p, mode='wb')\n"
+           "open(p, 'a')\nopen(p)\natomic_write_text(p, s)\n")
+    assert [line for line, _ in _unsafe_writes(ast.parse(src))] == [1, 2, 3, 4, 5]

@@ -29,7 +29,15 @@ from rl4vla.algos.sft import DemoBatches, RunLogger, evaluate_in_distribution, s
 from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
-from rl4vla.util import atomic_torch_save, auto_threads, check_at_least, check_output_dir, check_seed, resume_checkpoint
+from rl4vla.util import (
+    atomic_torch_save,
+    atomic_write_text,
+    auto_threads,
+    check_at_least,
+    check_output_dir,
+    check_seed,
+    resume_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -476,7 +484,7 @@ def train_rl(cfg: RLConfig) -> dict:
     if ck is not None:
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
@@ -545,5 +553,5 @@ def train_rl(cfg: RLConfig) -> dict:
                "eval_success": final, "model": str(run / "model.pt"),
                "time": {k: c[k] for k in ("sim_s", "policy_s", "update_s", "eval_s")},
                "update_samples_per_s": c["update_samples"] / max(c["update_s"], 1e-9)}
-    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
     return summary
