@@ -17,7 +17,7 @@ from rl4vla.data.demos import (
     SUCCESS_STREAK,
     VERSION,
     DatasetError,
-    Episode,
+    Demonstration,
     damaged_shards,
     keep_mask,
     read_meta,
@@ -86,7 +86,7 @@ def collect(cfg: CollectConfig) -> dict:
     return meta
 
 
-def _wave(env: TabletopVecEnv, cfg: CollectConfig, conds, start: int) -> list[Episode]:
+def _wave(env: TabletopVecEnv, cfg: CollectConfig, conds, start: int) -> list[Demonstration]:
     """The successful demos of the wave of env.num_envs episodes from index `start` (a function of the settings
     and `start` only: the noise is seeded per wave, so a resumed or repaired wave is the same)."""
     eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in range(start, start + env.num_envs)]
@@ -118,7 +118,7 @@ def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) ->
 
 
 def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
-              rng: np.random.Generator | None = None) -> list[Episode]:
+              rng: np.random.Generator | None = None) -> list[Demonstration]:
     """Play one wave; keep successful episodes, cut 6 steps into success, drop near-idle steps.
     With noise > 0 the executed actions are perturbed; the recorded ones are the expert's."""
     n = env.num_envs
@@ -151,7 +151,7 @@ def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
             continue  # only successful demonstrations are kept
         a = np.asarray(actions[j], np.float32)
         keep = keep_mask(a)
-        out.append(Episode(np.stack(frames[j])[keep], a[keep], np.asarray(proprio[j], np.float32)[keep],
+        out.append(Demonstration(np.stack(frames[j])[keep], a[keep], np.asarray(proprio[j], np.float32)[keep],
                            eps[j].instruction, eps[j].condition, True,
                            eps[j].to_dict()))
     return out
