@@ -186,7 +186,7 @@ class SmallVLA(nn.Module):
         return x
 
     def _images(self, rgb) -> torch.Tensor:
-        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W), new: the input is untouched
+        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) copy: the input is untouched
         s = self.cfg.image_size
         if x.shape[-1] != s or x.shape[-2] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
