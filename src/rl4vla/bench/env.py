@@ -53,8 +53,9 @@ class _Shard:
 
     def __init__(self, n: int, image_size: int, max_steps: int, early_termination: bool,
                  pretraining_assets: bool = False):
+        from rl4vla.sim.mjcf import build
         from rl4vla.sim.render import SceneRenderer
-        from rl4vla.sim.scene import Scene, build
+        from rl4vla.sim.scene import Scene
 
         model, layout = build(pretraining_assets)
         self.tasks = [Task(Scene(model, layout), max_steps, early_termination) for _ in range(n)]
