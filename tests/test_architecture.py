@@ -1,7 +1,8 @@
 """The package stack: no module imports from a package above its own, so each layer can be read, tested and
 reused without the ones on top of it.
 
-    util, config, protocol  <  sim  <  bench  <  policy  <  data, eval  <  algos  <  study, prior, speed  <  cli
+    util, config, protocol, stages  <  sim  <  bench  <  policy  <  data, eval  <  algos  <  study, prior, speed
+    <  cli
 
 data and eval stand side by side and import neither each other; imports inside functions count too.
 """
@@ -12,8 +13,9 @@ from pathlib import Path
 import rl4vla
 
 ROOT = Path(rl4vla.__file__).parent
-LEVELS = {"util": 0, "config": 0, "protocol": 0, "sim": 1, "bench": 2, "policy": 3, "data": 4, "eval": 4, "algos": 5,
-          "study": 6, "prior": 6, "speed": 6, "cli": 7}
+LEVELS = {"util": 0, "config": 0, "protocol": 0, "stages": 0,  # stages: the generic runner, on util alone
+          "sim": 1, "bench": 2, "policy": 3, "data": 4, "eval": 4, "algos": 5, "study": 6, "prior": 6, "speed": 6,
+          "cli": 7}
 APART = {frozenset({"data", "eval"})}  # same level, and still independent
 
 
