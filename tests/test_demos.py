@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rl4vla.cli import main
-from rl4vla.data.demos import DatasetError, DemoDataset, Episode, keep_mask, read_shard, write_shard
+from rl4vla.data.demos import DatasetError, DemoDataset, Demonstration, keep_mask, read_shard, write_shard
 
 
 def _collect(out, n):
@@ -17,7 +17,7 @@ def _collect(out, n):
 
 def test_write_read_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    eps = [Episode(rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8), rng.normal(size=(5, 7)).astype(np.float32),
+    eps = [Demonstration(rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8), rng.normal(size=(5, 7)).astype(np.float32),
                    rng.normal(size=(5, 10)).astype(np.float32),
                    f"put thing{i} on plate", "in-distribution", True, {"index": i}) for i in range(3)]
     write_shard(tmp_path / "s.h5", eps)

@@ -12,6 +12,7 @@ from rl4vla.algos import losses as L
 from rl4vla.algos import rl
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.bench.conditions import CONDITIONS, sample_episodes
+from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.cli import main
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
@@ -423,7 +424,7 @@ def test_ppo_update_with_token_ratios_logs_entropy_per_dimension():
     cfg = rl.RLConfig(minibatch_size=8, grad_accum=1, ratio="token")
     out = rl.ALGOS["ppo"].update(model, None, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
     assert out["losses/approx_kl"] == pytest.approx(0.0, abs=1e-6) and out["losses/clip_frac"] == 0.0
-    per_dim = [out[f"entropy/{d}"] for d in rl.DIM_NAMES]
+    per_dim = [out[f"entropy/{d}"] for d in ACTION_LAYOUT]
     assert sum(per_dim) == pytest.approx(out["losses/entropy"], rel=1e-5) and min(per_dim) > 0
     with pytest.raises(ValueError, match="token_logprobs"):
         rl.surrogate_update(model, rl.make_optimizer(model, cfg), dataclasses.replace(roll, token_logprobs=None),

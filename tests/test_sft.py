@@ -151,14 +151,14 @@ def test_frozen_encoder_features_are_cached_on_disk_and_reused_on_resume(demos, 
 
 
 def test_aux_targets_are_the_placements_and_drop_the_object_once_the_gripper_toggles():
-    from rl4vla.data.demos import Episode
+    from rl4vla.data.demos import Demonstration
 
     def ep(n, toggle_at, obj, rec):
         a = np.zeros((n, 7), np.float32)
         a[:, 6] = 1.0
         if toggle_at is not None:
             a[toggle_at:, 6] = -1.0
-        return Episode(rgb=np.zeros((n, 2, 2, 3), np.uint8), actions=a, proprio=np.zeros((n, 10), np.float32),
+        return Demonstration(rgb=np.zeros((n, 2, 2, 3), np.uint8), actions=a, proprio=np.zeros((n, 10), np.float32),
                        instruction="i", condition="in-distribution", success=True,
                        episode={"objects": [{"x": obj[0], "y": obj[1]}, {"x": 9.0, "y": 9.0}],
                                 "receptacles": [{"x": rec[0], "y": rec[1]}]})

@@ -109,7 +109,7 @@ def test_bad_inputs_raise():
 
 
 def test_proprio_from_env_state_matches_the_dataset_layout():
-    from rl4vla.policy.vla import proprio_from_state
+    from rl4vla.bench.contract import proprio_from_state
 
     rot = np.stack([np.eye(3), np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])])
     p = proprio_from_state({"tcp_pos": np.array([[0.1, 0.2, 0.3], [0, 0, 0.5]]), "tcp_rot": rot,

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from tyro.conf import Positional, arg
 
+from rl4vla.protocol import DEMO_SEED, EVAL_TEMPERATURE
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -27,7 +29,7 @@ class EvalConfig:
     """env worker processes (0 = in this process)"""
     image_size: int = 128
     """observation size in pixels"""
-    temperature: float = 0.6
+    temperature: float = EVAL_TEMPERATURE
     """sampling temperature of learned policies (the study evaluates at 0.6; 0 = greedy)"""
     torch_threads: int = 0
     """torch intra-op threads of a learned policy (0 = auto: torch's default, at most 4)"""
@@ -141,7 +143,7 @@ class CollectConfig:
     """conditions the demos are drawn from (the study trains on in-distribution only)"""
     episodes: int = 140
     """successful demos the dataset should hold (the study's warm-up used 140)"""
-    seed: int = 0
+    seed: int = DEMO_SEED
     """episode seed; appending requires the same seed"""
     num_envs: int = 16
     """scenes stepped in lockstep (one wave per shard)"""

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from rl4vla.algos.sft import PRESETS
+from rl4vla.bench.contract import PROPRIO_DIM
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import BenchSimConfig
 from rl4vla.policy.tokenizer import ActionTokenizer
@@ -57,7 +58,7 @@ def _bench(cfg: BenchPolicyConfig) -> dict:
 
     def obs(n):
         return {"rgb": rng.integers(0, 255, (n, s, s, 3), dtype=np.uint8), "instruction": ["put carrot on plate"] * n,
-                "proprio": rng.normal(size=(n, 10)).astype(np.float32)}
+                "proprio": rng.normal(size=(n, PROPRIO_DIM)).astype(np.float32)}
 
     o = obs(cfg.batch)
     model.eval()

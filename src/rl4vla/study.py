@@ -7,7 +7,8 @@ warm-up checkpoint (docs/recipe.md) -> every model on all 16 conditions with the
 SFT and PPO -> report. Each stage writes into DIR/<stage>/ and is recorded in
 DIR/stages.json (atomically): status, wall_s, env_steps, cpus, outputs and the stage's inputs. A re-run skips
 finished stages, resumes an interrupted one (trainer checkpoints; `collect` appends by itself) and refuses a
-stage whose recorded inputs differ from the asked ones (another preset or flag for an existing DIR).
+stage whose recorded inputs differ from the asked ones (another preset or flag for an existing DIR). This module
+is the recipe (`plan`) and its time-budget model; the resumable runner under it is rl4vla.stages.
 """
 
 from __future__ import annotations
@@ -17,15 +18,8 @@ import json
 import os
 import shutil
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-
-from tqdm import tqdm
 
 from rl4vla.algos.rl import presets as rl_presets
 from rl4vla.algos.rl import train_rl
@@ -37,20 +31,26 @@ from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
 from rl4vla.eval.report import write_report
 from rl4vla.eval.run import evaluate
+from rl4vla.protocol import DEMO_SEED, EVAL_TEMPERATURE, STUDY_EVAL_SEEDS
+from rl4vla.stages import (  # noqa: F401  (HEARTBEAT, FORMAT, VERSION re-exported: the study's record)
+    FORMAT,
+    HEARTBEAT,
+    HEARTBEAT_S,
+    STAGES_FILE,
+    VERSION,
+    Stage,
+    check_inputs,
+    read_stages,
+    run_stages,
+)
 from rl4vla.util import (
     atomic_write_text,
-    changed_settings,
     check_at_least,
     check_output_dir,
     check_seed,
     torch_threads,
-    usable_cpus,
 )
 
-STAGES_FILE = "stages.json"
-HEARTBEAT = ".heartbeat"  # touched every HEARTBEAT_S while a stage runs: a stage killed outright ran until then
-HEARTBEAT_S = 10.0
-FORMAT, VERSION = "rl4vla-study", 1
 EPISODE_STEPS = 80  # control steps of an evaluation episode (the env's default max_steps)
 RL_ALGOS = ("ppo", "grpo", "dpo")
 LABELS = {"sft": "SFT", "warmup": "warm-up", "ppo": "PPO", "grpo": "GRPO", "dpo": "DPO"}  # report column order
@@ -72,7 +72,7 @@ class StudyConfig:
     trainers: str = "default"
     """trainer presets: default (SFT presets warmup and sft, RL preset default: the small VLA, 80-step
     episodes) or debug (the trainers' tiny debug presets: tiny VLA, 8-step RL episodes)"""
-    seed: int = 0
+    seed: int = DEMO_SEED
     """seed of the demos, of SFT and of RL"""
     image_size: int = 128
     """frame size of demos, models and evaluation (paper: 224 px for OpenVLA)"""
@@ -117,9 +117,9 @@ class StudyConfig:
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
     """pinned in-distribution episodes of each in-training evaluation (SFT and RL curves)"""
-    eval_seeds: tuple[int, ...] = (100, 101, 102)
-    """manifest seeds of the final evaluation, disjoint from demos (0), in-training evaluation (1000) and RL
-    episodes (10000) (paper: 3 seeds)"""
+    eval_seeds: tuple[int, ...] = STUDY_EVAL_SEEDS
+    """manifest seeds of the final evaluation, apart from those of the demos (0), the in-training evaluation
+    (1000) and the RL episodes (10000), rl4vla.protocol (paper: 3 seeds)"""
     eval_episodes: int = 8
     """final-evaluation episodes per condition and seed, the same for every model (paper: 64)"""
     media_conditions: tuple[str, ...] = ("all",)
@@ -184,16 +184,6 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
     cost["media_sft"] = cost["media_ppo"] = n_media / v["media_episodes_per_s"]
     cost["report"] = 0.0
     return {k: c + v["stage_overhead_s"] for k, c in cost.items()}
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One step of the study: `run` does the work (resuming where it can) and returns {env_steps, outputs}."""
-
-    name: str
-    inputs: dict  # what decides the stage's result; a different value for an existing DIR is refused
-    run: Callable[[], dict]
-    deps: tuple[str, ...] = ()  # stages whose outputs it reads: when one of them re-runs, so does this one
 
 
 def _inputs(obj) -> dict:
@@ -394,7 +384,8 @@ def budgets_markdown(cfg: StudyConfig) -> str:
         ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",
          "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
-         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature 0.6", "3 x 64 = 192"),
+         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature {EVAL_TEMPERATURE:g}",
+         "3 x 64 = 192"),
         ("models", f"small VLA ({trainers}), {cfg.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
     ]
     expected = sum(expected_wall_s(cfg).values()) / 60
@@ -402,70 +393,6 @@ def budgets_markdown(cfg: StudyConfig) -> str:
              f"speeds (small VLA); the measured wall-clock per stage is in the compute-cost table and "
              f"`{STAGES_FILE}`.", "", "| stage | budget here | paper |", "| --- | --- | --- |"]
     return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
-
-
-# ----- the runner ---------------------------------------------------------------------------
-def read_stages(root: str | os.PathLike) -> dict:
-    """DIR/stages.json, or an empty record when the study has not started."""
-    path = Path(root) / STAGES_FILE
-    if not path.exists():
-        return {"format": FORMAT, "version": VERSION, "stages": {}}
-    doc = json.loads(path.read_text())
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an rl4vla study record")
-    return doc
-
-
-def _write_stages(root: Path, doc: dict) -> None:
-    atomic_write_text(root / STAGES_FILE, json.dumps(doc, indent=1))
-
-
-def check_inputs(cfg: StudyConfig, stages: list[Stage], doc: dict) -> None:
-    """Refuse to run when a recorded stage was run with other inputs (before any work is done)."""
-    for s in stages:
-        rec = doc["stages"].get(s.name)
-        diff = [] if rec is None else changed_settings({**dict.fromkeys(s.inputs), **rec["inputs"]}, s.inputs)
-        if not diff:
-            continue
-        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diff)
-        raise ValueError(f"{cfg.out} holds a study run with other settings (recorded preset {doc.get('preset')!r}, "
-                         f"asked preset {cfg.preset!r}): stage {s.name!r} differs in {shown}. Re-run with the same "
-                         "preset and flags to resume it, or choose another --out")
-
-
-def _done(root: Path, rec: dict | None) -> bool:
-    return rec is not None and rec["status"] == "done" and all((root / p).exists() for p in rec["outputs"])
-
-
-def _earlier_wall_s(root: Path, rec: dict | None) -> float:
-    """Seconds a stage's earlier attempts ran. One killed outright (kill -9: its record still says running) ran
-    from its start until the last heartbeat."""
-    if rec is None:
-        return 0.0
-    if rec["status"] != "running":
-        return rec["wall_s"]
-    beat = root / HEARTBEAT
-    alive = beat.stat().st_mtime if beat.exists() else 0.0
-    return rec["wall_s"] + max(0.0, alive - datetime.fromisoformat(rec["started"]).timestamp())
-
-
-@contextmanager
-def _heartbeat(path: Path, every: float) -> Iterator[None]:
-    """Touch `path` now and every `every` seconds inside the block (from a daemon thread)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        path.touch()
-        while not stop.wait(every):
-            path.touch()
-
-    t = threading.Thread(target=beat, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join()
 
 
 def run_study(cfg: StudyConfig) -> dict:
@@ -476,37 +403,10 @@ def run_study(cfg: StudyConfig) -> dict:
         raise ValueError(f"{root} exists and is not a study directory (no {STAGES_FILE}): choose another --out")
     check_output_dir(root)
     doc = read_stages(root)
-    check_inputs(cfg, stages, doc)
+    check_inputs(stages, doc, cfg.out, cfg.preset)
     doc.update(preset=cfg.preset, config=json.loads(json.dumps(dataclasses.asdict(cfg))))
     if cfg.trainers == "default":
         print(f"study {cfg.preset}: expected ~{sum(expected_wall_s(cfg).values()) / 60:.0f} min on 2 cores; "
               f"stages in {root / STAGES_FILE}", file=sys.stderr)
-    bar = tqdm(total=len(stages), desc="study", unit="stage")
-    ran: set[str] = set()
-    with torch_threads(cfg.torch_threads), bar:
-        for s in stages:
-            rec = doc["stages"].get(s.name)
-            if _done(root, rec) and not ran.intersection(s.deps):
-                bar.update(1)
-                continue
-            bar.set_postfix_str(s.name)
-            prior = _earlier_wall_s(root, rec)  # time of earlier, interrupted or killed attempts
-            rec = {"status": "running", "inputs": s.inputs, "wall_s": prior, "env_steps": None, "cpus": usable_cpus(),
-                   "outputs": [], "attempts": (rec or {}).get("attempts", 0) + 1,
-                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-            doc["stages"][s.name] = rec
-            _write_stages(root, doc)
-            t0 = time.perf_counter()
-            try:
-                with _heartbeat(root / HEARTBEAT, HEARTBEAT_S):
-                    out = s.run()
-            except BaseException:
-                rec.update(status="interrupted", wall_s=prior + time.perf_counter() - t0)
-                _write_stages(root, doc)
-                raise
-            rec.update(out, status="done", wall_s=prior + time.perf_counter() - t0,
-                       finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            _write_stages(root, doc)
-            ran.add(s.name)
-            bar.update(1)
-    return doc
+    with torch_threads(cfg.torch_threads):
+        return run_stages(root, stages, doc, heartbeat_s=HEARTBEAT_S)

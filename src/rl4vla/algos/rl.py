@@ -26,8 +26,18 @@ from tqdm import tqdm
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.sft import DemoBatches, RunLogger, evaluate_in_distribution, sft_loss
+from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.policy.vla import SmallVLA
-from rl4vla.util import atomic_torch_save, auto_threads, check_at_least, check_output_dir, check_seed, resume_checkpoint
+from rl4vla.protocol import RL_EPISODE_SEED
+from rl4vla.util import (
+    atomic_torch_save,
+    atomic_write_text,
+    auto_threads,
+    check_at_least,
+    check_output_dir,
+    check_seed,
+    resume_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,9 @@ class RLConfig:
     policy time from 6.5 to 4.3 s and its update from 4.3 to 2.7 s, and the debug preset ran 14.3 s either way"""
     condition: str = "in-distribution"
     """condition the training episodes are drawn from (the study trains on the training distribution only)"""
-    episode_seed: int = 10_000
-    """seed of the training episode stream; disjoint from evaluation (1000) and demonstration (0) seeds"""
+    episode_seed: int = RL_EPISODE_SEED
+    """seed of the training episode stream; it differs from the evaluation and demonstration seeds
+    (rl4vla.protocol), so RL never trains on their episodes"""
     episode_pool: int = 0
     """training initial states: 0 = a new one for every episode (the study); K > 0 = the stream's first K, cycled
     through (a sanity check of the learner: PPO should fit a few fixed scenes fast)"""
@@ -225,9 +236,6 @@ def grpo_advantages(roll: Rollout, cfg: RLConfig) -> tuple[torch.Tensor, None]:
 
 
 # ----- updates ------------------------------------------------------------------------------
-DIM_NAMES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")  # action dimensions, for per-dimension logs
-
-
 def optimizer_steps(opt: torch.optim.Optimizer) -> int:
     """Optimizer steps taken so far (Adam's own count, so it resumes with the optimizer's state)."""
     first = opt.param_groups[0]["params"][0]
@@ -296,7 +304,7 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                 (loss * len(mb) / len(chunk)).backward()  # the step's gradient is the mean over its samples
                 stats["losses/policy"].append(pg.item())
                 stats["losses/entropy"].append(ent.sum(-1).mean().item())
-                for name, e in zip(DIM_NAMES, ent.detach().mean(0).tolist()):
+                for name, e in zip(ACTION_LAYOUT, ent.detach().mean(0).tolist()):
                     stats[f"entropy/{name}"].append(e)
                 stats["losses/approx_kl"].append(kl.item())
                 stats["losses/clip_frac"].append(clip_frac.item())
@@ -476,7 +484,7 @@ def train_rl(cfg: RLConfig) -> dict:
     if ck is not None:
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
@@ -545,5 +553,5 @@ def train_rl(cfg: RLConfig) -> dict:
                "eval_success": final, "model": str(run / "model.pt"),
                "time": {k: c[k] for k in ("sim_s", "policy_s", "update_s", "eval_s")},
                "update_samples_per_s": c["update_samples"] / max(c["update_s"], 1e-9)}
-    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
     return summary

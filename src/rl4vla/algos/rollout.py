@@ -17,14 +17,13 @@ import numpy as np
 import torch
 
 from rl4vla.bench.conditions import Condition, Episode, sample_episode
-from rl4vla.policy.tokenizer import ACTION_DIM
-from rl4vla.policy.vla import PROPRIO_DIM, proprio_from_state
+from rl4vla.bench.contract import ACTION_DIM, PROPRIO_DIM, proprio_from_state
 
 
 class EpisodeStream:
     """Training initial states: episode k is sample_episode(condition, seed, k).
 
-    The seed must differ from the evaluation (1000) and demonstration (0) seeds so that RL never
+    The seed must differ from the evaluation and demonstration seeds (rl4vla.protocol) so that RL never
     trains on the pinned evaluation episodes. `index` is the resume state. pool > 0: episode k is
     sample_episode(condition, seed, k % pool), a fixed set of initial states cycled through.
     """

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from rl4vla.bench.contract import GRIPPER
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
+from rl4vla.protocol import EVAL_TEMPERATURE, TRAIN_EVAL_SEED
 from rl4vla.util import (
     atomic_torch_save,
     atomic_write_text,
@@ -173,7 +175,7 @@ def aux_targets(episodes) -> tuple[np.ndarray, np.ndarray]:
         obj, rec = e.episode["objects"][0], e.episode["receptacles"][0]
         t = len(e.actions)
         targets.append(np.tile(np.float32([obj["x"], obj["y"], rec["x"], rec["y"]]) * AUX_SCALE, (t, 1)))
-        grip = np.sign(e.actions[:, 6])
+        grip = np.sign(e.actions[:, GRIPPER])
         toggled = np.flatnonzero(grip != grip[0])
         first = toggled[0] if len(toggled) else t
         m = np.ones((t, 4), np.float32)
@@ -237,11 +239,11 @@ def evaluate_in_distribution(model: SmallVLA, episodes: int, workers: int, image
     from rl4vla.eval.evaluator import run_episodes, summarize
     from rl4vla.policy.vla import VLAPolicy
 
-    eps = sample_episodes(CONDITIONS["in-distribution"], 1000, episodes)  # pinned, disjoint from demo seeds
+    eps = sample_episodes(CONDITIONS["in-distribution"], TRAIN_EVAL_SEED, episodes)  # pinned, apart from the demos
     env = TabletopVecEnv(EnvConfig(num_envs=min(16, episodes), workers=workers, image_size=image_size))
     was_training = model.training
     try:
-        res = run_episodes(env, VLAPolicy(model), eps, temperature=0.6, progress=False)
+        res = run_episodes(env, VLAPolicy(model), eps, temperature=EVAL_TEMPERATURE, progress=False)
     finally:
         env.close()
         model.train(was_training)

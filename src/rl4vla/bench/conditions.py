@@ -19,7 +19,7 @@ import numpy as np
 
 from rl4vla.sim import assets as A
 from rl4vla.sim import catalog as C
-from rl4vla.sim.scene import WORKSPACE_CENTER
+from rl4vla.sim.mjcf import WORKSPACE_CENTER
 from rl4vla.util import check_seed
 
 GRID_HALF = 0.075  # the 15 x 15 cm training square

@@ -22,9 +22,9 @@ import numpy as np
 
 from rl4vla.bench import perturb
 from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, sample_episode
-from rl4vla.bench.task import STATE_KEYS, Task
+from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
+from rl4vla.bench.task import Task
 
-ACTION_DIM = 7
 INFO_KEYS = ("success", "grasped", "ever_grasped", "held_steps", "dist_tcp_obj", "dist_obj_rec", "return",
              "elapsed_steps")
 
@@ -53,8 +53,9 @@ class _Shard:
 
     def __init__(self, n: int, image_size: int, max_steps: int, early_termination: bool,
                  pretraining_assets: bool = False):
+        from rl4vla.sim.mjcf import build
         from rl4vla.sim.render import SceneRenderer
-        from rl4vla.sim.scene import Scene, build
+        from rl4vla.sim.scene import Scene
 
         model, layout = build(pretraining_assets)
         self.tasks = [Task(Scene(model, layout), max_steps, early_termination) for _ in range(n)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl4vla.bench.contract import PolicyOutput
+from rl4vla.bench.contract import ACTION_DIM, PolicyOutput
 from rl4vla.sim.rotations import mat_to_rotvec, mat_to_rpy, rotvec_to_mat, top_down, wrap_pi
 
 PHASES = ("reach", "descend", "grasp", "lift", "move", "place", "release", "retreat")
@@ -32,7 +32,7 @@ class ExpertPolicy:
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         st = obs["state"]
         n = len(st["tcp_pos"])
-        actions = np.zeros((n, 7))
+        actions = np.zeros((n, ACTION_DIM))
         phases = []
         for i in range(n):
             a, ph = self._one({k: v[i] for k, v in st.items()})

@@ -16,11 +16,6 @@ from rl4vla.sim import catalog as C
 from rl4vla.sim.scene import Scene
 
 HOLD_STEPS = 5
-STATE_KEYS = {  # privileged state given to the scripted expert (and available to users)
-    "tcp_pos": (3,), "tcp_rot": (3, 3), "gripper": (), "obj_pos": (3,), "obj_quat": (4,),
-    "obj_lo": (3,), "obj_hi": (3,), "obj_axis_yaw": (), "obj_yaw_symmetric": (), "rec_pos": (3,), "rec_top": (),
-    "floor_z": (), "grasped": (), "ever_grasped": (), "on_target": (), "step": (),
-}
 
 
 class Task:

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
+from rl4vla.bench.contract import POSITION, proprio_from_state
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
@@ -16,7 +17,7 @@ from rl4vla.data.demos import (
     SUCCESS_STREAK,
     VERSION,
     DatasetError,
-    Episode,
+    Demonstration,
     damaged_shards,
     keep_mask,
     read_meta,
@@ -24,7 +25,6 @@ from rl4vla.data.demos import (
     write_shard,
 )
 from rl4vla.policy.base import make_policy
-from rl4vla.policy.vla import proprio_from_state
 from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, check_seed
 
 
@@ -86,7 +86,7 @@ def collect(cfg: CollectConfig) -> dict:
     return meta
 
 
-def _wave(env: TabletopVecEnv, cfg: CollectConfig, conds, start: int) -> list[Episode]:
+def _wave(env: TabletopVecEnv, cfg: CollectConfig, conds, start: int) -> list[Demonstration]:
     """The successful demos of the wave of env.num_envs episodes from index `start` (a function of the settings
     and `start` only: the noise is seeded per wave, so a resumed or repaired wave is the same)."""
     eps = [sample_episode(conds[i % len(conds)], cfg.seed, i) for i in range(start, start + env.num_envs)]
@@ -118,7 +118,7 @@ def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) ->
 
 
 def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
-              rng: np.random.Generator | None = None) -> list[Episode]:
+              rng: np.random.Generator | None = None) -> list[Demonstration]:
     """Play one wave; keep successful episodes, cut 6 steps into success, drop near-idle steps.
     With noise > 0 the executed actions are perturbed; the recorded ones are the expert's."""
     n = env.num_envs
@@ -138,7 +138,7 @@ def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
         executed = act
         if noise:
             executed = act.copy()
-            executed[:, :3] += rng.normal(0.0, noise, (n, 3))
+            executed[:, POSITION] += rng.normal(0.0, noise, (n, 3))
             executed[:, 5] += rng.normal(0.0, 10 * noise, n)
         obs, _, term, trunc, info = env.step(executed)
         streak = np.where(info["success"], streak + 1, 0)
@@ -151,7 +151,7 @@ def _run_wave(env: TabletopVecEnv, expert, eps, noise: float = 0.0,
             continue  # only successful demonstrations are kept
         a = np.asarray(actions[j], np.float32)
         keep = keep_mask(a)
-        out.append(Episode(np.stack(frames[j])[keep], a[keep], np.asarray(proprio[j], np.float32)[keep],
+        out.append(Demonstration(np.stack(frames[j])[keep], a[keep], np.asarray(proprio[j], np.float32)[keep],
                            eps[j].instruction, eps[j].condition, True,
                            eps[j].to_dict()))
     return out

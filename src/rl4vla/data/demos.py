@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rl4vla.bench.contract import POSITION, PROPRIO_DIM, ROTATION
 from rl4vla.util import atomic_write_text
 
 FORMAT = "rl4vla-demos"
@@ -43,20 +44,22 @@ class DatasetError(ValueError):
 
 
 @dataclass
-class Episode:
+class Demonstration:
+    """One recorded expert episode: its frames, actions and proprioception, and the pinned episode it replays."""
+
     rgb: np.ndarray | None  # (T, H, W, 3) uint8; None when read without frames (DemoDataset uses LazyFrames)
     actions: np.ndarray  # (T, 7) float32
-    proprio: np.ndarray  # (T, 10) float32, see rl4vla.policy.vla.proprio_from_state
+    proprio: np.ndarray  # (T, 10) float32, see rl4vla.bench.contract.proprio_from_state
     instruction: str
     condition: str
     success: bool
-    episode: dict  # the pinned rl4vla.bench.conditions.Episode as a dict
+    episode: dict  # the pinned rl4vla.bench.conditions.Episode it was recorded from, as a dict
 
 
 def keep_mask(actions: np.ndarray) -> np.ndarray:
     """Transitions to keep: not near-idle, or the gripper command changes (toggles are kept)."""
     a = np.asarray(actions)
-    moving = (np.abs(a[:, :3]).max(1) >= IDLE_DPOS) | (np.abs(a[:, 3:6]).max(1) >= IDLE_DROT)
+    moving = (np.abs(a[:, POSITION]).max(1) >= IDLE_DPOS) | (np.abs(a[:, ROTATION]).max(1) >= IDLE_DROT)
     toggle = np.r_[True, np.sign(a[1:, 6]) != np.sign(a[:-1, 6])]
     return moving | toggle
 
@@ -75,7 +78,7 @@ def read_meta(root: str | Path) -> dict:
     return meta
 
 
-def write_shard(path: Path, episodes: list[Episode]) -> None:
+def write_shard(path: Path, episodes: list[Demonstration]) -> None:
     """Write a shard to a temporary name, then rename: it exists whole or not at all."""
     import h5py
 
@@ -97,7 +100,7 @@ def write_shard(path: Path, episodes: list[Episode]) -> None:
     os.replace(tmp, path)
 
 
-def read_shard(path: Path, frames: bool = True) -> list[Episode]:
+def read_shard(path: Path, frames: bool = True) -> list[Demonstration]:
     """A shard's episodes; frames=False leaves each episode's rgb None (DemoDataset reads frames lazily)."""
     import h5py
 
@@ -109,7 +112,7 @@ def read_shard(path: Path, frames: bool = True) -> list[Episode]:
             out = []
             for k in range(n):
                 g = f["episodes"][f"{k:05d}"]
-                out.append(Episode(g["rgb"][()] if frames else None, g["actions"][()], g["proprio"][()],
+                out.append(Demonstration(g["rgb"][()] if frames else None, g["actions"][()], g["proprio"][()],
                                    str(g.attrs["instruction"]), str(g.attrs["condition"]), bool(g.attrs["success"]),
                                    json.loads(g.attrs["episode"])))
             return out
@@ -220,7 +223,7 @@ class DemoDataset:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.meta = read_meta(self.root)
-        self.episodes: list[Episode] = []  # their rgb is None: frames are read through self.rgb
+        self.episodes: list[Demonstration] = []  # their rgb is None: frames are read through self.rgb
         parts: list[tuple[Path, str, int]] = []
         fix = f"run `{repair_command(self.root, self.meta)}` to re-collect its episodes"
         for name in self.meta["shards"]:
@@ -238,7 +241,7 @@ class DemoDataset:
                                f"{len(self.episodes)}")
         self.rgb = LazyFrames(parts, int(self.meta["image_size"]))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
-        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, 10))
+        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, PROPRIO_DIM))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:
@@ -278,7 +281,8 @@ def read_shard_actions(path: Path) -> list[np.ndarray]:
         raise DatasetError(f"{path} is truncated or corrupt ({type(e).__name__}: {e})") from e
 
 
-def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Episode], start: int, size: int) -> dict:
+def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Demonstration], start: int,
+                size: int) -> dict:
     """Add a shard, the successes of the wave of `size` episodes from index `start`, to meta.json (atomically),
     recomputing the action percentiles over all data."""
     acts = [e.actions for e in new_episodes]

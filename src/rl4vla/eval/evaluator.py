@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from rl4vla.bench.conditions import Episode
 from rl4vla.bench.env import TabletopVecEnv
+from rl4vla.protocol import EVAL_TEMPERATURE
 
 
 @dataclass
@@ -22,7 +23,7 @@ class EpisodeResult:
     steps: int
 
 
-def run_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperature: float = 0.6,
+def run_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperature: float = EVAL_TEMPERATURE,
                  on_step: Callable[[int, dict, object, dict], None] | None = None,
                  progress: bool = True, desc: str = "episodes") -> list[EpisodeResult]:
     """Play `episodes` in waves of env.num_envs; the last wave is padded and the padding ignored.

@@ -20,6 +20,7 @@ from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.results import default_label, policy_info
 from rl4vla.eval.video import caption, contact_sheet, outcome_border, save_png, write_video
+from rl4vla.protocol import EVAL_TEMPERATURE
 from rl4vla.util import atomic_write_text, check_output_dir
 
 MEDIA_INDEX = "media.json"
@@ -36,7 +37,7 @@ class Recording:
     first_success: int | None = None  # control step of the first success, if any
 
 
-def record_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperature: float = 0.6,
+def record_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperature: float = EVAL_TEMPERATURE,
                     desc: str = "record") -> list[Recording]:
     """Play `episodes` and keep every frame, captioned with the instruction, condition, step and status."""
     recs = [Recording(ep) for ep in episodes]
@@ -74,7 +75,7 @@ def _title(sheet: np.ndarray, text: str) -> np.ndarray:
 
 def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Sequence[str] = ("in-distribution",),
                  episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, sheet_columns: int = 6,
-                 temperature: float = 0.6, label: str | None = None,
+                 temperature: float = EVAL_TEMPERATURE, label: str | None = None,
                  manifest: Sequence[Episode] | None = None) -> dict:
     """Record the first `episodes` pinned episodes of each condition (the same ones `eval` runs for `seed`).
 

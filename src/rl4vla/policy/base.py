@@ -1,14 +1,15 @@
-"""The policy interface shared by scripted, baseline and learned policies.
+"""Policies by name: the baselines (noop, random) and `make_policy`, which also finds the scripted expert and
+VLA checkpoints.
 
-`act(obs, temperature) -> PolicyOutput(actions, tokens, logprob, value)` on a batch of
-observations from the vectorized env; scripted policies leave the learned fields None.
+Every policy follows the benchmark's contract (rl4vla.bench.contract):
+`act(obs, temperature) -> PolicyOutput(actions, tokens, logprob, value)` on a batch of observations.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rl4vla.bench.contract import Policy, PolicyOutput  # noqa: F401  (the interface, re-exported here)
+from rl4vla.bench.contract import ACTION_DIM, GRIPPER, Policy, PolicyOutput  # noqa: F401  (Policy re-exported)
 
 
 def batch_size(obs: dict) -> int:
@@ -21,8 +22,8 @@ class NoopPolicy:
     name = "noop"
 
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
-        a = np.zeros((batch_size(obs), 7))
-        a[:, 6] = 1.0
+        a = np.zeros((batch_size(obs), ACTION_DIM))
+        a[:, GRIPPER] = 1.0
         return PolicyOutput(a)
 
 
@@ -37,7 +38,7 @@ class RandomPolicy:
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         n = batch_size(obs)
         scale = np.array([0.02, 0.02, 0.02, 0.1, 0.1, 0.1, 1.0])
-        return PolicyOutput(self.rng.uniform(-1, 1, (n, 7)) * scale)
+        return PolicyOutput(self.rng.uniform(-1, 1, (n, ACTION_DIM)) * scale)
 
 
 BUILTIN = ("expert", "random", "noop")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl4vla.bench.contract import ACTION_DIM
+
 N_BINS = 256
-ACTION_DIM = 7
 MIN_WIDTH = 1e-6  # a dimension that never varies still gets a valid (tiny) range
 
 

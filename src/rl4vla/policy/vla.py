@@ -21,25 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rl4vla.bench.contract import PolicyOutput
+from rl4vla.bench.contract import ACTION_DIM, GRIPPER, PROPRIO_DIM, PolicyOutput, proprio_from_state
 from rl4vla.policy.encoders import PRECISIONS, ConvEncoder, EfficientNetEncoder
 from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
-from rl4vla.policy.tokenizer import ACTION_DIM, ActionTokenizer
+from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.util import atomic_torch_save
 
 CHECKPOINT_FORMAT = "rl4vla-vla"
-PROPRIO_DIM = 10
-GRIPPER = 6  # the gripper's action dimension: 1 = open, -1 = closed
-
-
-def proprio_from_state(state: dict) -> np.ndarray:
-    """(B, 10) robot proprioception from an env observation's "state": TCP position (3), the first two
-    columns of the TCP rotation matrix (6, a continuous orientation code) and the gripper opening (1).
-    Only the robot's own state: nothing about the object or receptacle."""
-    pos = np.asarray(state["tcp_pos"], np.float32).reshape(-1, 3)
-    rot = np.asarray(state["tcp_rot"], np.float32).reshape(-1, 3, 3)[:, :, :2].transpose(0, 2, 1).reshape(-1, 6)
-    grip = np.asarray(state["gripper"], np.float32).reshape(-1, 1)
-    return np.concatenate([pos, rot, grip], 1)
 
 
 def gumbel_noise(shape: tuple[int, ...], temperature: float, device=None) -> torch.Tensor | None:
@@ -198,7 +186,7 @@ class SmallVLA(nn.Module):
         return x
 
     def _images(self, rgb) -> torch.Tensor:
-        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W), new: the input is untouched
+        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) copy: the input is untouched
         s = self.cfg.image_size
         if x.shape[-1] != s or x.shape[-2] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)

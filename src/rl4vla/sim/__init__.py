@@ -1,0 +1,1 @@
+"""The MuJoCo tabletop: the asset catalog, the scene's MJCF model and its runtime (control, contacts), rendering."""
