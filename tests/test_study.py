@@ -123,7 +123,7 @@ def test_warmup_starts_from_the_pretrained_model_and_sft_and_rl_from_the_warmup(
     assert fresh[names.index("warmup")].inputs["init_stage"] is None
     with pytest.raises(ValueError, match="--pretrain must be one of shipped, fresh, none, got 'nope'"):
         study.plan(dataclasses.replace(run["cfg"], pretrain="nope"))
-    with pytest.raises(ValueError, match="pretrain_demos must be >= 1"):
+    with pytest.raises(ValueError, match="--pretrain-demos must be >= 1"):
         study.plan(dataclasses.replace(run["cfg"], pretrain_demos=0))
 
 
