@@ -1,6 +1,7 @@
 """The scripted expert is a policy like any other and solves seeded episodes."""
 
 import numpy as np
+import pytest
 
 from rl4vla.bench.conditions import CONDITIONS, sample_episodes
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
@@ -71,3 +72,15 @@ def test_expert_keeps_its_yaw_for_round_objects_and_aligns_for_long_ones():
     long_, _ = expert._one({**base, "obj_yaw_symmetric": 0.0})
     assert abs(round_[5]) < 1e-6 and abs(long_[5]) > 0.1
     np.testing.assert_allclose(round_[:3], long_[:3])  # both reach for the same point
+
+
+def test_a_policy_without_reset_is_refused_naming_the_contract():
+    from types import SimpleNamespace
+
+    class ActOnly:
+        def act(self, obs, temperature=1.0):
+            raise AssertionError("never reached")
+
+    env = SimpleNamespace(config=SimpleNamespace(early_termination=False), num_envs=1)
+    with pytest.raises(TypeError, match=r"ActOnly lacks reset: a policy needs reset\(\) and act"):
+        run_episodes(env, ActOnly(), [])

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
-from rl4vla.algos.sft import DemoBatches, RunLogger, evaluate_in_distribution, sft_loss
+from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
+from rl4vla.algos.sft import DemoBatches, sft_loss
 from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED

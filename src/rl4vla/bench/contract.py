@@ -53,4 +53,12 @@ class PolicyOutput:
 
 
 class Policy(Protocol):
-    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput: ...
+    """Anything the evaluator and the collectors can run: the scripted expert, the baselines, the VLAs, yours."""
+
+    def reset(self) -> None:
+        """Called before each wave of episodes starts (clear any per-episode memory; stateless policies pass)."""
+        ...
+
+    def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
+        """Actions for a batch of observations; temperature 0 is greedy for learned policies."""
+        ...

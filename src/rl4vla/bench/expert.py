@@ -29,6 +29,9 @@ def _gripper_yaw(rot: np.ndarray) -> float:
 class ExpertPolicy:
     name = "expert"
 
+    def reset(self) -> None:
+        """Stateless: each action depends on the current observation only."""
+
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         st = obs["state"]
         n = len(st["tcp_pos"])

@@ -34,6 +34,10 @@ def run_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperatu
     """
     if env.config.early_termination:
         raise ValueError("evaluation judges the final step: use an env with early_termination=False")
+    missing = [m for m in ("reset", "act") if not callable(getattr(policy, m, None))]
+    if missing:
+        raise TypeError(f"{type(policy).__name__} lacks {', '.join(missing)}: a policy needs reset() and "
+                        "act(obs, temperature) -> PolicyOutput (rl4vla.bench.contract.Policy)")
     n = env.num_envs
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(episodes), desc=desc, disable=not progress, leave=False)
@@ -42,8 +46,7 @@ def run_episodes(env: TabletopVecEnv, policy, episodes: list[Episode], temperatu
         real = len(wave)
         wave = wave + [wave[-1]] * (n - real)
         obs, _ = env.reset(options={"episodes": wave})
-        if hasattr(policy, "reset"):
-            policy.reset()
+        policy.reset()
         done = np.zeros(n, bool)
         final: dict[str, np.ndarray] = {}
         while not done.all():

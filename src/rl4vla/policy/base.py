@@ -21,6 +21,9 @@ class NoopPolicy:
 
     name = "noop"
 
+    def reset(self) -> None:
+        """Stateless: each action depends on the current observation only."""
+
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         a = np.zeros((batch_size(obs), ACTION_DIM))
         a[:, GRIPPER] = 1.0
@@ -34,6 +37,9 @@ class RandomPolicy:
 
     def __init__(self, seed: int = 0):
         self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        """Stateless: each action depends on the current observation only."""
 
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         n = batch_size(obs)

@@ -385,5 +385,8 @@ class VLAPolicy:
         self.model = model.eval()
         self.name = "vla"
 
+    def reset(self) -> None:
+        """Stateless: each action depends on the current observation only."""
+
     def act(self, obs: dict, temperature: float = 1.0) -> PolicyOutput:
         return self.model.act(obs, temperature)

@@ -1,0 +1,72 @@
+"""The run directory the trainers share: the metrics log (metrics.jsonl and TensorBoard) that survives a kill,
+and the in-distribution evaluation hook that logs success curves. Checkpoints are written and resumed through
+rl4vla.util (atomic_torch_save, resume_checkpoint); config.json and summary.json through atomic_write_text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rl4vla.protocol import EVAL_TEMPERATURE, TRAIN_EVAL_SEED
+from rl4vla.util import atomic_write_text
+
+
+def _rows_until(path: Path, step: int) -> list[str]:
+    """The lines of a metrics.jsonl logged at steps <= step (a line torn by a kill is dropped)."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            if json.loads(line)["step"] <= step:
+                rows.append(line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return rows
+
+
+class RunLogger:
+    """JSONL (always) and TensorBoard (when installed) under fixed namespaces.
+
+    `resumed_at`: the step of the checkpoint a resumed run continues from. What the killed attempt logged after
+    it is dropped, since the resumed run logs those steps again; None (a new run) starts both logs afresh."""
+
+    def __init__(self, run: Path, resumed_at: int | None = None):
+        path = run / "metrics.jsonl"
+        atomic_write_text(path, "" if resumed_at is None else "".join(_rows_until(path, resumed_at)))
+        self.jsonl = open(path, "a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run / "tb"), purge_step=0 if resumed_at is None else resumed_at + 1)
+        except ImportError:
+            self.tb = None
+
+    def log(self, step: int, metrics: dict) -> None:
+        self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def evaluate_in_distribution(model, episodes: int, workers: int, image_size: int) -> float:
+    """Success of a SmallVLA on the first `episodes` pinned in-distribution episodes of the in-training evaluation
+    seed, at the evaluation temperature (eval's own run_episodes)."""
+    from rl4vla.bench.conditions import CONDITIONS, sample_episodes
+    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+    from rl4vla.eval.evaluator import run_episodes, summarize
+    from rl4vla.policy.vla import VLAPolicy
+
+    eps = sample_episodes(CONDITIONS["in-distribution"], TRAIN_EVAL_SEED, episodes)  # pinned, apart from the demos
+    env = TabletopVecEnv(EnvConfig(num_envs=min(16, episodes), workers=workers, image_size=image_size))
+    was_training = model.training
+    try:
+        res = run_episodes(env, VLAPolicy(model), eps, temperature=EVAL_TEMPERATURE, progress=False)
+    finally:
+        env.close()
+        model.train(was_training)
+    return summarize(res)["in-distribution"]["success_rate"]
