@@ -12,6 +12,7 @@ from rl4vla.policy import pretrained as P
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.sim import catalog as C
+from rl4vla.util import file_sha256
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,7 +39,7 @@ def test_export_writes_safe_files_that_load_to_the_same_model(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(P.FILES)
     assert not zipfile.is_zipfile(out / "model.safetensors")  # not a torch pickle archive
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["sha256"] == P.sha256(out / "model.safetensors") and prov["notes"] == "a test"
+    assert prov["sha256"] == file_sha256(out / "model.safetensors") and prov["notes"] == "a test"
     assert prov["commands"] == ["rl4vla train sft --preset pretrain", "rl4vla eval --policy x"]
     loaded = SmallVLA.load(str(out))  # a folder loads wherever a checkpoint does
     assert loaded.cfg == model.cfg and loaded.tokenizer.to_dict() == model.tokenizer.to_dict()
@@ -68,7 +69,7 @@ def test_the_shipped_prior_loads_and_gives_its_recorded_outputs(capsys):
     gives the outputs recorded when it was exported."""
     assert "small" in P.names()
     prov = P.provenance("pretrained:small")
-    assert P.sha256(P.folder("pretrained:small") / "model.safetensors") == prov["sha256"]
+    assert file_sha256(P.folder("pretrained:small") / "model.safetensors") == prov["sha256"]
     model = SmallVLA.load("pretrained:small")
     got = P.probe(model)
     assert got["greedy_first"] == prov["probe"]["greedy_first"]

@@ -17,7 +17,6 @@ The outcome lists pair episodes across two results files of the same manifest (e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -30,7 +29,7 @@ import numpy as np
 
 from rl4vla.bench.conditions import CONDITIONS, DIMENSIONS, Episode, manifest_hash
 from rl4vla.eval.stats import wilson_interval
-from rl4vla.util import write_or_rescue
+from rl4vla.util import file_sha256, write_or_rescue
 
 RESULTS_FORMAT = "rl4vla-results"
 RESULTS_VERSION = 1
@@ -62,14 +61,6 @@ def software_versions() -> dict[str, str | None]:
 
     return {"rl4vla": rl4vla.__version__, "python": platform.python_version(), "torch": dist("torch"),
             "mujoco": dist("mujoco"), "numpy": np.__version__}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def policy_info(spec: str) -> dict:

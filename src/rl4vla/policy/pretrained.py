@@ -12,14 +12,13 @@ A shipped model is a folder `rl4vla/pretrained/<name>/` with three files, none o
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rl4vla.util import atomic_write_text
+from rl4vla.util import atomic_write_text, file_sha256
 
 PREFIX = "pretrained:"
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -48,14 +47,6 @@ def folder(spec: str) -> Path:
     if not (path / "model.safetensors").is_file():
         raise ValueError(f"{spec} is not a pretrained model folder (it has no model.safetensors)")
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def provenance(spec: str) -> dict:
@@ -126,6 +117,6 @@ def export(model, out: Path, provenance_doc: dict, keep_instructions: list[str] 
            "tokenizer": st["tokenizer"], "instructions": kept}
     atomic_write_text(out / "model.json", json.dumps(doc, indent=1))
     shipped = load(str(out))  # what users will get: the probe is taken from the exported files themselves
-    prov = {**provenance_doc, "sha256": sha256(out / "model.safetensors"), "probe": probe(shipped)}
+    prov = {**provenance_doc, "sha256": file_sha256(out / "model.safetensors"), "probe": probe(shipped)}
     atomic_write_text(out / "provenance.json", json.dumps(prov, indent=1))
     return prov
