@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic file writes, early checks of flags and output paths, resume checks, torch threads."""
+"""Small shared helpers: atomic file writes, early checks of flags and output paths, resume checks, torch threads
+and devices."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import BinaryIO
 
 SEED_LIMIT = 2**32  # episode seeds seed numpy generators as 32-bit words
 MAX_AUTO_THREADS = 4  # --torch-threads 0 (auto) uses at most this many
+DEVICES = ("auto", "cpu", "cuda")  # --device: auto = cuda when torch sees a GPU, else cpu
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
@@ -205,6 +207,54 @@ def torch_threads(n: int) -> Iterator[int]:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+# ----- devices ------------------------------------------------------------------------------
+def check_device(name: str, what: str = "--device") -> str:
+    """A --device value known valid (auto, cpu or cuda), without importing torch (scripted policies never need
+    it); ValueError naming the valid values otherwise."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(DEVICES)} (auto = cuda when a GPU is "
+                         "available, else cpu)")
+    return name
+
+
+def resolve_device(name: str, what: str = "--device"):
+    """The torch.device a --device value names: auto = cuda when torch.cuda.is_available(), else cpu. A ValueError
+    for an unknown name, and for cuda when torch sees no GPU (a CPU-only torch build, no driver, or
+    CUDA_VISIBLE_DEVICES empty), so the run fails before its work rather than at its first tensor."""
+    import torch
+
+    check_device(name, what)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a build without CUDA")
+        raise ValueError(f"{what} cuda: no GPU is available to torch ({build}); use {what} cpu, or {what} auto "
+                         "(cuda where a GPU is present, else cpu)")
+    return torch.device(name)
+
+
+def on_cpu(obj):
+    """obj with every tensor inside its dicts, lists and tuples moved to the CPU (CPU tensors are returned as they
+    are, no copy), so a checkpoint written on a GPU loads on a machine without one and `torch.load` needs no
+    map_location."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        moved = {k: on_cpu(v) for k, v in obj.items()}
+        if all(moved[k] is v for k, v in obj.items()):
+            return obj  # all on the CPU already: the very object, so what is saved does not change
+        out = type(obj)(moved)
+        if hasattr(obj, "_metadata"):  # a module state_dict's version record (load_state_dict reads it)
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        moved = [on_cpu(v) for v in obj]
+        return obj if all(a is b for a, b in zip(moved, obj)) else type(obj)(moved)
+    return obj
 
 
 def file_sha256(path: str | os.PathLike) -> str:
