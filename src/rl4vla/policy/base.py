@@ -50,9 +50,10 @@ class RandomPolicy:
 BUILTIN = ("expert", "random", "noop")
 
 
-def make_policy(name: str, seed: int = 0):
+def make_policy(name: str, seed: int = 0, device: str = "auto"):
     """A built-in policy by name (expert, random, noop), a VLA checkpoint's path, or a shipped VLA
-    (`pretrained:small`)."""
+    (`pretrained:small`); a VLA runs on `device` (auto, cpu or cuda: rl4vla.util.resolve_device), the scripted
+    policies ignore it."""
     if name == "expert":
         from rl4vla.bench.expert import ExpertPolicy
 
@@ -67,7 +68,9 @@ def make_policy(name: str, seed: int = 0):
 
     if os.path.isfile(name) or is_pretrained(name) or os.path.isdir(name):
         from rl4vla.policy.vla import SmallVLA, VLAPolicy
+        from rl4vla.util import resolve_device
 
-        return VLAPolicy(SmallVLA.load(name))
+        dev = resolve_device(device)  # before loading: a missing GPU fails first
+        return VLAPolicy(SmallVLA.load(name).to(dev))
     raise ValueError(f"unknown policy {name!r}; valid: {', '.join(BUILTIN)}, a checkpoint file path, or "
                      "pretrained:NAME (`rl4vla pretrained` lists the shipped models)")

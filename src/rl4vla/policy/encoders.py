@@ -10,6 +10,11 @@ glibc keeps freed maps (`keep_freed_memory`), 46 ms as the fused plan in float32
 in bfloat16 (`precision`: the CPU's bf16 matrix units; the features move by ~5% relative), ~20 ms with the
 stride-2 convs' asymmetric padding moved into their kernels (`_fold`; no padded copies) and uint8 frames
 normalised in one pass, ~16 ms stopped after the stride-16 stage (`stride=16`, the presets' setting).
+
+On a GPU (`.to("cuda")` moves the plan with the module) the same folded convolutions run as plain
+`F.conv2d` (cuDNN, channels-last): the fused oneDNN ops are CPU-only. The plan keeps its dtype there, so
+`precision` bfloat16 runs the frozen network in bfloat16 on the GPU too, as autocast would, without the
+casts of every weight at every call.
 """
 
 from __future__ import annotations
@@ -113,9 +118,10 @@ _FUSED = hasattr(torch.ops.mkldnn, "_convolution_pointwise") and torch.backends.
 
 
 def _conv(c: _Conv, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """One folded convolution of the plan [+ residual]: oneDNN's fused op on the CPU, F.conv2d elsewhere."""
     if c.pad is not None:
         x = F.pad(x, c.pad)
-    if _FUSED:
+    if _FUSED and x.device.type == "cpu":
         op = torch.ops.mkldnn._convolution_pointwise
         if residual is not None:  # project conv + skip: conv(x) + residual in one pass
             return op.binary(x, residual, c.weight, c.bias, c.padding, c.stride, [1, 1], c.groups, "add", None, None,
@@ -209,6 +215,17 @@ class EfficientNetEncoder(nn.Module):
         self.kp = SpatialSoftmax(self.FINE_CHANNELS, keypoints, d) if keypoints else None
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        """Module.to/.cuda/.cpu move the parameters and buffers; the frozen plan is plain attributes, so it is
+        moved here to the device the buffers went to (keeping its own dtype: `precision`, not the module's)."""
+        super()._apply(fn, recurse)
+        dev = self.mean.device
+        if self._stem.weight.device != dev:
+            convs = [self._stem, *(c for blk in self._blocks for c in blk[:3] if c is not None)]
+            for c in convs + ([self._head] if self._head is not None else []):
+                c.weight, c.bias = c.weight.to(dev), c.bias.to(dev)
+        return self
 
     @property
     def feature_dim(self) -> int:

@@ -1,4 +1,5 @@
-"""The small CPU VLA: image + instruction -> 7 action tokens (OpenVLA style) + a value.
+"""The small VLA (built for the CPU, runs on a GPU too): image + instruction -> 7 action tokens (OpenVLA style)
++ a value.
 
     instruction --MiniLM (frozen, cached)--> 1 token ─┐
     robot state (TCP pose, gripper) --MLP--> 1 token ─┤   (optional, `proprio`)
@@ -9,6 +10,9 @@ The prefix (text + image) attends bidirectionally; action positions attend to th
 to earlier actions, so a_i is predicted at the position of a_{i-1} (BOS for a_0). The value
 head reads the hidden state at the first action-token position, as the study's shared
 actor-critic does (docs/recipe.md). pi(a) = product of the 7 token probabilities.
+
+The model runs where its parameters are (`model.to(device)`): inputs follow it, outputs (`act`) are numpy, and
+checkpoints (`state`, `save`) always hold CPU tensors, so a model trained on a GPU loads on a laptop and back.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from rl4vla.bench.contract import ACTION_DIM, GRIPPER, PROPRIO_DIM, PolicyOutput
 from rl4vla.policy.encoders import PRECISIONS, ConvEncoder, EfficientNetEncoder
 from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
 from rl4vla.policy.tokenizer import ActionTokenizer
-from rl4vla.util import atomic_torch_save
+from rl4vla.util import atomic_torch_save, on_cpu
 
 CHECKPOINT_FORMAT = "rl4vla-vla"
 
@@ -185,8 +189,14 @@ class SmallVLA(nn.Module):
             raise ValueError(f"rgb must be (B, H, W, 3) uint8, got shape {tuple(x.shape)}")
         return x
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are, and so where it computes."""
+        return self.pos.device
+
     def _images(self, rgb) -> torch.Tensor:
-        x = self._frames(rgb).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) copy: the input is untouched
+        """(B, 3, s, s) float frames in [0, 1] on the model's device (moved as uint8: a quarter of the bytes)."""
+        x = self._frames(rgb).to(self.pos.device).permute(0, 3, 1, 2).float().div(255.0)  # a copy: input untouched
         s = self.cfg.image_size
         if x.shape[-1] != s or x.shape[-2] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
@@ -203,7 +213,7 @@ class SmallVLA(nn.Module):
         if obs.get("image_features") is not None:
             img = self.image_encoder(None, torch.as_tensor(obs["image_features"], device=dev))
         else:
-            img = self.image_encoder(self._images(obs["rgb"]).to(dev))  # (B, P, d)
+            img = self.image_encoder(self._images(obs["rgb"]))  # (B, P, d)
         parts = [self.text_proj(txt)[:, None]]
         if self.cfg.proprio:
             if obs.get("proprio") is not None:
@@ -222,22 +232,23 @@ class SmallVLA(nn.Module):
         return isinstance(self.image_encoder, EfficientNetEncoder)
 
     def frozen_features(self, rgb: np.ndarray, batch: int = 128, progress: bool = False) -> torch.Tensor:
-        """(N, F) float16 features of the frozen image encoder, computed in batches (for caching; float16
-        halves the memory of a large dataset's cache, and acting rounds its features the same way)."""
+        """(N, F) float16 features of the frozen image encoder, computed in batches on the model's device and kept
+        on the CPU (for caching; float16 halves the memory of a large dataset's cache, and acting rounds its
+        features the same way)."""
         from tqdm import tqdm
 
         if not self.has_frozen_image_encoder:
             raise ValueError("only a frozen image encoder's features can be cached")
         out = torch.empty((len(rgb), self.image_encoder.feature_dim), dtype=torch.float16)  # filled in place
         for i in tqdm(range(0, len(rgb), batch), desc="encode frames", unit="batch", disable=not progress):
-            out[i : i + batch] = self._stored_features(rgb[i : i + batch])
+            out[i : i + batch] = self._stored_features(rgb[i : i + batch]).cpu()
         return out
 
     def _stored_features(self, rgb) -> torch.Tensor:
         """The frozen encoder's features of a batch of frames, in the float16 form trainers store."""
         x, s = self._frames(rgb), self.cfg.image_size
         if x.shape[1:3] != (s, s):
-            return self.image_encoder.features(self._images(x).to(self.pos.device)).half()
+            return self.image_encoder.features(self._images(x)).half()
         # uint8 as a (B, 3, H, W) view: the encoder normalises it in one pass (three copies fewer)
         return self.image_encoder.features(x.to(self.pos.device).permute(0, 3, 1, 2)).half()
 
@@ -340,8 +351,9 @@ class SmallVLA(nn.Module):
 
     # ----- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
+        """Everything `from_state` needs, with the weights as CPU tensors wherever the model runs."""
         return {"format": CHECKPOINT_FORMAT, "config": asdict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
-                "text_cache": {k: v.tolist() for k, v in self.text.cache.items()}, "weights": self.state_dict()}
+                "text_cache": {k: v.tolist() for k, v in self.text.cache.items()}, "weights": on_cpu(self.state_dict())}
 
     def save(self, path: str) -> None:
         """Write atomically (temporary file, then rename)."""
@@ -349,6 +361,7 @@ class SmallVLA(nn.Module):
 
     @staticmethod
     def from_state(st: dict) -> SmallVLA:
+        """The model of a `state` dict, on the CPU (move it with `.to(device)`)."""
         if st.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an rl4vla VLA checkpoint (format {st.get('format')!r})")
         cache = {k: np.asarray(v, np.float32) for k, v in st["text_cache"].items()}
@@ -360,7 +373,8 @@ class SmallVLA(nn.Module):
     @staticmethod
     def load(path: str) -> SmallVLA:
         """A checkpoint written by `rl4vla train` (model.pt or checkpoint.pt), a shipped model by name
-        (`pretrained:small`, see rl4vla.policy.pretrained) or an exported pretrained folder."""
+        (`pretrained:small`, see rl4vla.policy.pretrained) or an exported pretrained folder, on the CPU whatever
+        device wrote it (move it with `.to(device)`)."""
         from rl4vla.policy import pretrained
 
         if pretrained.is_pretrained(path) or os.path.isdir(path):
