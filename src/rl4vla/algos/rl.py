@@ -37,6 +37,8 @@ from rl4vla.util import (
     check_at_least,
     check_output_dir,
     check_seed,
+    on_cpu,
+    resolve_device,
     resume_checkpoint,
 )
 
@@ -161,13 +163,17 @@ class RLConfig:
     """env worker processes for evaluation"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
+    device: str = "auto"
+    """where the policy acts, learns and is evaluated: auto (cuda when torch.cuda.is_available(), else cpu), cpu
+    or cuda (an error when no GPU is present); rollouts are kept on the CPU and each minibatch is moved over.
+    Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
-    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads and
-    --checkpoint-every may change)"""
+    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads,
+    --checkpoint-every and --device may change)"""
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every")
+MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every", "device")
 
 _DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
                   minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
@@ -250,6 +256,7 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: De
     done = optimizer_steps(opt)
     if anchor is not None:
         obs, tokens = anchor.batch(done)
+        tokens = tokens.to(model.device)
         bc = sft_loss(model.logits(obs, tokens), tokens)
         (cfg.bc_coef * bc).backward()
         if stats is not None:
@@ -283,6 +290,10 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
     old_v = _t(roll.values.reshape(-1))  # (T*N,)
     adv = adv.reshape(-1).float()
     ret = None if ret is None else ret.reshape(-1).float()
+    # the rollout stays on the CPU (numpy); what the losses read is moved to the model's device once
+    dev = model.device
+    old_logp, old_v, adv_d = old_logp.to(dev), old_v.to(dev), adv.to(dev)
+    ret_d = None if ret is None else ret.to(dev)
     per_step = cfg.minibatch_size * cfg.grad_accum
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
@@ -296,10 +307,10 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                 mb = chunk[m0 : m0 + cfg.minibatch_size]
                 logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb], cfg.temperature, per_dim=True)  # (B, 7)
                 surrogate = L.ppo_token_loss if per_token else L.ppo_policy_loss
-                pg, clip_frac, kl = surrogate(logp if per_token else logp.sum(-1), old_logp[mb], adv[mb], cfg.clip)
+                pg, clip_frac, kl = surrogate(logp if per_token else logp.sum(-1), old_logp[mb], adv_d[mb], cfg.clip)
                 loss = pg - cfg.ent_coef * ent.sum(-1).mean()
                 if ret is not None:
-                    vl = L.value_loss(v, old_v[mb], ret[mb], cfg.value_clip, cfg.huber_delta)
+                    vl = L.value_loss(v, old_v[mb], ret_d[mb], cfg.value_clip, cfg.huber_delta)
                     loss = loss + cfg.vf_coef * vl
                     stats["losses/value"].append(vl.item())
                 (loss * len(mb) / len(chunk)).backward()  # the step's gradient is the mean over its samples
@@ -337,11 +348,12 @@ def _trajectory_logp(model: SmallVLA, roll: Rollout, rows: list[int], temperatur
     return torch.stack([part.sum() for part in logp.split([len(i) for i in idx])])
 
 
-def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: RLConfig) -> dict[int, torch.Tensor]:
+def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: RLConfig,
+                    device: torch.device | None = None) -> dict[int, torch.Tensor]:
     """row -> () the reference's trajectory log-prob: the frozen starting policy's (dpo_reference "init"), or the
-    behaviour log-probs recorded while collecting ("rollout")."""
+    behaviour log-probs recorded while collecting ("rollout"), on `device` (the trained model's)."""
     if cfg.dpo_reference == "rollout":
-        per_row = _t((roll.logprobs * roll.valid).sum(0)).float()  # (N,)
+        per_row = _t((roll.logprobs * roll.valid).sum(0)).float().to(device)  # (N,)
         return {r: per_row[r] for r in rows}
     with torch.no_grad():
         return dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))
@@ -356,7 +368,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
     if not pairs:
         return out
     rows = sorted({r for p in pairs for r in p})
-    ref_logp = _reference_logp(ref, roll, rows, cfg)
+    ref_logp = _reference_logp(ref, roll, rows, cfg, model.device)
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     for _ in range(cfg.epochs):
@@ -455,8 +467,10 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
 
 
 def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
-    """In-distribution success at temperature 0.6, with its own RNG so the training stream is untouched."""
-    with torch.random.fork_rng(devices=[]):
+    """In-distribution success at temperature 0.6, with its own RNG so the training stream is untouched (the GPU's
+    generator too, where the model samples on one)."""
+    dev = model.device
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
         return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size)
 
@@ -467,24 +481,27 @@ def train_rl(cfg: RLConfig) -> dict:
     from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 
     _validate(cfg)
+    dev = resolve_device(cfg.device)
     run = check_output_dir(cfg.out)
     ckpt_path = run / "checkpoint.pt"
     ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     torch.manual_seed(cfg.seed)
-    model = SmallVLA.load(cfg.init)
+    model = SmallVLA.load(cfg.init).to(dev)
     ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
     c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
          "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
     if ck is not None:
-        model = SmallVLA.from_state(ck["model"])
+        model = SmallVLA.from_state(ck["model"]).to(dev)
         c = ck["counters"]
     for name in ("value_detach", "binary_gripper"):  # RL-time choices saved with the model, not weights
         if getattr(cfg, name) is not None:
             model.cfg = dataclasses.replace(model.cfg, **{name: getattr(cfg, name)})
     opt = make_optimizer(model, cfg)
     if ck is not None:
-        opt.load_state_dict(ck["optimizer"])
+        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
         torch.set_rng_state(ck["torch_rng"])
+        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
     atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
@@ -498,10 +515,12 @@ def train_rl(cfg: RLConfig) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(auto_threads(cfg.torch_threads))
 
-    def save():
+    def save():  # CPU tensors only: the run resumes on any device
         c["wall_s"] = wall0 + time.perf_counter() - t_session
-        atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
-                            "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
+        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
+        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
+                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
+                          ckpt_path)
 
     try:
         if cfg.eval_every and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy

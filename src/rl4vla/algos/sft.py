@@ -28,6 +28,8 @@ from rl4vla.util import (
     check_at_least,
     check_output_dir,
     check_seed,
+    on_cpu,
+    resolve_device,
     resume_checkpoint,
     torch_threads,
 )
@@ -76,9 +78,12 @@ class SFTConfig:
     """env worker processes for evaluation"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
+    device: str = "auto"
+    """where the model trains and is evaluated: auto (cuda when torch.cuda.is_available(), else cpu), cpu or cuda
+    (an error when no GPU is present). Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
-    """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers and
-    --checkpoint-every may change)"""
+    """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers,
+    --checkpoint-every and --device may change)"""
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
@@ -119,7 +124,7 @@ PRESETS = {
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every")
+MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device")
 
 
 def lr_at(cfg: SFTConfig, step: int) -> float:
@@ -270,13 +275,14 @@ def _validate(cfg: SFTConfig) -> None:
 def train_sft(cfg: SFTConfig) -> dict:
     """Train (or resume) an SFT run; returns (and writes to out/summary.json) the run summary."""
     _validate(cfg)
+    dev = resolve_device(cfg.device)
     run = check_output_dir(cfg.out)
     ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)
     with torch_threads(cfg.torch_threads):
-        return _train(cfg, run, ck)
+        return _train(cfg, run, ck, dev)
 
 
-def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
+def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dict:
     from rl4vla.data.demos import DemoDataset
 
     ckpt_path = run / "checkpoint.pt"
@@ -296,23 +302,26 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
         model = SmallVLA(model_cfg, tokenizer)
 
     def aux_head_for(m: SmallVLA) -> torch.nn.Module | None:
-        return torch.nn.Linear(m.n_image_tokens * m.cfg.d_model, 4) if cfg.aux_weight > 0 else None
+        return torch.nn.Linear(m.n_image_tokens * m.cfg.d_model, 4).to(dev) if cfg.aux_weight > 0 else None
 
     def optimizer(m: SmallVLA, head) -> torch.optim.Optimizer:
         params = list(m.parameters()) + ([] if head is None else list(head.parameters()))
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+    model = model.to(dev)
     aux_head = aux_head_for(model)
     opt = optimizer(model, aux_head)
     step = 0
     if ck is not None:
-        model = SmallVLA.from_state(ck["model"])
+        model = SmallVLA.from_state(ck["model"]).to(dev)
         aux_head = aux_head_for(model)
         if aux_head is not None:
             aux_head.load_state_dict(ck["aux_head"])
         opt = optimizer(model, aux_head)
-        opt.load_state_dict(ck["optimizer"])
+        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
         torch.set_rng_state(ck["torch_rng"])
+        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
         step = int(ck["step"])
     atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
@@ -343,10 +352,12 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
     t0, seen = time.perf_counter(), 0
 
-    def save():
-        atomic_torch_save({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
-                            "aux_head": None if aux_head is None else aux_head.state_dict(),
-                            "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg)}, ckpt_path)
+    def save():  # CPU tensors only: the run resumes on any device
+        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
+        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
+                                  "aux_head": None if aux_head is None else aux_head.state_dict(),
+                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
+                          ckpt_path)
 
     try:
         while step < cfg.steps:
@@ -367,13 +378,15 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None) -> dict:
             if cfg.augment:
                 rgb = shift_augment(rgb, np.random.default_rng([cfg.seed, step, 1]))
             obs = {"rgb": rgb, "instruction": instructions, "proprio": proprio, "image_features": batch_feats}
+            tokens = tokens.to(dev)  # the model moves its inputs itself; the loss's targets follow it
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
             prefix = model.prefix(obs)
             ce = sft_loss(model.logits(obs, tokens, prefix), tokens, cfg.label_sigma)
             loss, extra = ce, {}
             if aux_head is not None:
-                aux = aux_loss(aux_head, prefix[: len(idx), -model.n_image_tokens :], aux_t[idx], aux_m[idx])
+                aux = aux_loss(aux_head, prefix[: len(idx), -model.n_image_tokens :], aux_t[idx].to(dev),
+                               aux_m[idx].to(dev))
                 extra["losses/aux_position"] = aux.item()
                 loss = ce + cfg.aux_weight * aux
             opt.zero_grad(set_to_none=True)
