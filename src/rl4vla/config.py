@@ -33,6 +33,9 @@ class EvalConfig:
     """sampling temperature of learned policies (the study evaluates at 0.6; 0 = greedy)"""
     torch_threads: int = 0
     """torch intra-op threads of a learned policy (0 = auto: torch's default, at most 4)"""
+    device: str = "auto"
+    """where a learned policy runs: auto (cuda when torch.cuda.is_available(), else cpu), cpu or cuda (an error
+    when no GPU is present); scripted policies ignore it"""
     json: bool = False
     """print one JSON object on stdout instead of a table"""
     out: str | None = None

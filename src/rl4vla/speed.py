@@ -17,7 +17,7 @@ from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.config import BenchSimConfig
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import torch_threads
+from rl4vla.util import resolve_device, torch_threads
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,30 @@ class BenchPolicyConfig:
     """env worker processes of that rollout"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
+    device: str = "auto"
+    """where the VLA runs: auto (cuda when torch.cuda.is_available(), else cpu), cpu or cuda (an error when no GPU
+    is present)"""
     json: bool = False
     """print one JSON object"""
 
 
 def bench_policy(cfg: BenchPolicyConfig) -> dict:
+    dev = resolve_device(cfg.device)
     with torch_threads(cfg.torch_threads):
-        return _bench(cfg)
+        return _bench(cfg, dev)
 
 
-def _bench(cfg: BenchPolicyConfig) -> dict:
+def _synced(dev: torch.device) -> float:
+    """time.perf_counter() once the device has finished its queued work (GPU kernels run asynchronously)."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.perf_counter()
+
+
+def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
     rng = np.random.default_rng(0)
     tok = ActionTokenizer(tuple([-0.05] * 6 + [-1.0]), tuple([0.05] * 6 + [1.0]))
-    model = SmallVLA(cfg.model, tok)
+    model = SmallVLA(cfg.model, tok).to(dev)
     s = cfg.model.image_size
 
     def obs(n):
@@ -77,22 +88,23 @@ def _bench(cfg: BenchPolicyConfig) -> dict:
     ot = obs(cfg.train_batch)
     if model.has_frozen_image_encoder:  # trainers encode frames once and train on the cached features
         ot["image_features"] = model.frozen_features(ot["rgb"])
-    tokens = torch.as_tensor(rng.integers(0, 256, (cfg.train_batch, 7)))
+    tokens = torch.as_tensor(rng.integers(0, 256, (cfg.train_batch, 7)), device=dev)
     train = []
     for r in range(cfg.repeats + 1):
-        t = time.perf_counter()
+        t = _synced(dev)
         loss = torch.nn.functional.cross_entropy(model.logits(ot, tokens).reshape(-1, 256), tokens.reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
         if r:  # the first step is a warm-up
-            train.append(cfg.train_batch / (time.perf_counter() - t))
+            train.append(cfg.train_batch / (_synced(dev) - t))
     out = {"infer_samples_per_s": float(np.median(infer)), "train_samples_per_s": float(np.median(train)),
            "rollout_step_policy_ms": float(np.median(step_ms)), "rollout_batch": cfg.rollout_batch,
            "image_encoder": cfg.model.image_encoder, "batch": cfg.batch, "train_batch": cfg.train_batch,
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
     out["encoder_precision"] = cfg.model.encoder_precision
+    out["device"] = str(dev)
     if cfg.rollout_steps:
         out.update(_rollout_split(model, cfg))
     if cfg.json:

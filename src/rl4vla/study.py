@@ -48,6 +48,7 @@ from rl4vla.util import (
     check_at_least,
     check_output_dir,
     check_seed,
+    resolve_device,
     torch_threads,
 )
 
@@ -58,7 +59,9 @@ PRETRAIN_SOURCES = ("robot-pretraining", "robot-pretraining-clutter")
 SHIPPED_PRIOR = "pretrained:small"
 PRIORS = ("shipped", "fresh", "none")
 # settings that do not change a stage's result: they may differ when a stage is resumed or skipped
-_NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads"}
+# (device: where the models compute; a stage may resume on another one, see the trainers' MAY_CHANGE_ON_RESUME)
+_NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads",
+               "device"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class StudyConfig:
     torch_threads: int = 0
     """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
     the tiny debug models on a busy machine); may change when resuming"""
+    device: str = "auto"
+    """where every stage's model trains and is evaluated: auto (cuda when torch.cuda.is_available(), else cpu),
+    cpu or cuda (an error when no GPU is present); may change when resuming"""
     pretrain: str = "shipped"
     """the prior the warm-up starts from: shipped (`pretrained:small`, trained once on the robot-pretraining
     corpus of 20,000 demos and shipped with rl4vla; `rl4vla pretrained` shows its provenance), fresh (collect
@@ -200,6 +206,7 @@ def _validate(cfg: StudyConfig) -> None:
                          "media_size"))
     check_at_least(cfg, ("workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
     check_seed(cfg.seed)
+    resolve_device(cfg.device)  # --device cuda without a GPU fails now, not at the first training stage
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
     if cfg.pretrain not in PRIORS:
@@ -258,6 +265,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
                                 eval_workers=cfg.workers, torch_threads=cfg.torch_threads, init=init_path,
+                                device=cfg.device,
                                 **({"mix_data": str(root / mix), "mix_fraction": 0.5} if mix else {}))
 
         def run() -> dict:
@@ -273,7 +281,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
                                 env_steps=cfg.rl_env_steps, num_envs=cfg.num_envs, workers=cfg.workers,
                                 seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads)
+                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, device=cfg.device)
         if algo != "ppo" and not c.same_init and c.num_envs % c.group_size:  # fail now, not hours later
             raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --num-envs must be a "
                              f"multiple of {c.group_size}, got {c.num_envs}")
@@ -290,7 +298,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
                        seeds=cfg.eval_seeds, num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
                        out=str(root / name / "results.json"), label=LABELS[model],
-                       save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads)
+                       save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads,
+                       device=cfg.device)
 
         def run() -> dict:
             doc = evaluate(c)
@@ -305,7 +314,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
               "size": cfg.media_size, "label": LABELS[model]}
 
         def run() -> dict:
-            idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.workers, **kw)
+            idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.workers, device=cfg.device,
+                               **kw)
             return {"env_steps": len(idx["videos"]) * EPISODE_STEPS, "outputs": [f"{name}/media.json"]}
 
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))

@@ -85,13 +85,14 @@ def summarize(results: list[EpisodeResult]) -> dict:
     return summary
 
 
-def seeded_policy(spec: str, seed: int = 0):
-    """make_policy(spec) with its sampling made reproducible: learned policies sample with torch's global RNG."""
+def seeded_policy(spec: str, seed: int = 0, device: str = "auto"):
+    """make_policy(spec, device=device) with its sampling made reproducible: learned policies sample with torch's
+    global RNG (torch.manual_seed seeds the GPU's generator too)."""
     import sys
 
     from rl4vla.policy.base import make_policy
 
-    policy = make_policy(spec, seed=seed)
+    policy = make_policy(spec, seed=seed, device=device)
     if "torch" in sys.modules:  # only learned policies import torch; don't pay the import for scripted ones
         sys.modules["torch"].manual_seed(seed)
     return policy

@@ -24,7 +24,7 @@ from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.media import record_media
 from rl4vla.eval.results import BUILTIN_POLICIES, make_results, policy_info, write_results
-from rl4vla.util import check_at_least, check_output_file, check_seed, torch_threads
+from rl4vla.util import check_at_least, check_device, check_output_file, check_seed, resolve_device, torch_threads
 
 
 def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...] | list[int],
@@ -69,6 +69,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     check_at_least(cfg, ("workers", "torch_threads"), 0)
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
+    check_device(cfg.device)
+    if cfg.policy not in BUILTIN_POLICIES:
+        resolve_device(cfg.device)  # --device cuda without a GPU fails before the work, not after the manifest
     for path, what in ((cfg.out, "--out"), (cfg.save_manifest, "--save-manifest")):
         if path:
             check_output_file(path, what)
@@ -85,7 +88,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.save_manifest:
         write_manifest(cfg.save_manifest, episodes)
     info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
-    policy = seeded_policy(cfg.policy, seed=episodes[0].seed)
+    policy = seeded_policy(cfg.policy, seed=episodes[0].seed, device=cfg.device)
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
                                    image_size=cfg.image_size,
                                    pretraining_assets=episodes_use_pretraining_assets(episodes)))
