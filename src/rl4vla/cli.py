@@ -8,13 +8,10 @@ import sys
 import tyro
 
 from rl4vla.config import (
-    BenchSimConfig,
     CollectConfig,
     CompareConfig,
     ConditionsConfig,
     EvalConfig,
-    ExportConfig,
-    PretrainedConfig,
     RenderConfig,
     ReportConfig,
 )
@@ -63,7 +60,7 @@ def _collect(args):
 
 
 def _pretrained(args):
-    from rl4vla.prior import format_pretrained, list_pretrained
+    from rl4vla.prior import PretrainedConfig, format_pretrained, list_pretrained
 
     cfg = tyro.cli(PretrainedConfig, args=args, prog="rl4vla pretrained")
     docs = list_pretrained()
@@ -71,7 +68,7 @@ def _pretrained(args):
 
 
 def _export(args):
-    from rl4vla.prior import export_pretrained
+    from rl4vla.prior import ExportConfig, export_pretrained
 
     prov = export_pretrained(tyro.cli(ExportConfig, args=args, prog="rl4vla export"))
     print(json.dumps({k: v for k, v in prov.items() if k != "probe"}, indent=1))
@@ -128,7 +125,7 @@ def _bench_policy(args):
 
 
 def _bench_sim(args):
-    from rl4vla.speed import bench_sim
+    from rl4vla.speed import BenchSimConfig, bench_sim
 
     bench_sim(tyro.cli(BenchSimConfig, args=args, prog="rl4vla bench sim"))
 

@@ -1,4 +1,9 @@
-"""Frozen configs, one per command; tyro turns them into command-line flags."""
+"""Frozen configs of the commands that the data and eval packages run; tyro turns them into flags.
+
+The rule: a command's config lives beside the code that runs it. The trainers (algos/sft.py, algos/rl.py), the
+study (study.py), the shipped prior (prior.py) and the speed benchmarks (speed.py) keep theirs, with their
+presets. The commands run by data and eval take theirs from here: this module sits at the bottom of the stack, so
+those packages import it downward, and the command line builds them without importing the packages first."""
 
 from __future__ import annotations
 
@@ -79,26 +84,6 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
-class BenchSimConfig:
-    """Environment throughput: env steps per second with random actions and RGB observations."""
-
-    size: int = 128
-    """observation size in pixels"""
-    workers: int = 2
-    """env worker processes (0 = in this process)"""
-    num_envs: int = 16
-    """scenes stepped in lockstep"""
-    steps: int = 80
-    """control steps per repeat (one episode)"""
-    repeats: int = 5
-    """timed repeats; the median is reported"""
-    conditions: tuple[str, ...] = ("in-distribution",)
-    """conditions the scenes draw episodes from"""
-    json: bool = False
-    """print one JSON object on stdout"""
-
-
-@dataclass(frozen=True)
 class ConditionsConfig:
     """List the benchmark's generalization conditions."""
 
@@ -106,34 +91,6 @@ class ConditionsConfig:
     """print a JSON list of {"name", "dimension", "description"}"""
     conditions_file: str | None = None
     """YAML/JSON file of extra user-defined conditions to list too"""
-
-
-@dataclass(frozen=True)
-class PretrainedConfig:
-    """List the pretrained VLAs shipped with rl4vla (load one with `--init pretrained:NAME` or
-    `eval --policy pretrained:NAME`), with their provenance."""
-
-    json: bool = False
-    """print the provenance documents as one JSON object (name -> provenance)"""
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """Write a trained VLA as a pretrained folder: safetensors weights, JSON config/tokenizer, provenance.
-    Any folder written so loads with `--init FOLDER`; the shipped ones live in rl4vla/pretrained/NAME."""
-
-    model: str
-    """the checkpoint to export (model.pt written by `rl4vla train`)"""
-    out: str
-    """the folder to write (created); src/rl4vla/pretrained/NAME ships it as pretrained:NAME"""
-    corpus: str | None = None
-    """the dataset it was pretrained on: its manifest hash, size and conditions are recorded"""
-    zero_shot: str | None = None
-    """a results JSON of the model (`rl4vla eval --out`): its success and Wilson interval are recorded"""
-    commands: str | None = None
-    """a text file with the exact commands that made the model, recorded verbatim"""
-    notes: str = ""
-    """free text recorded in the provenance"""
 
 
 @dataclass(frozen=True)

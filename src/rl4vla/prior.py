@@ -8,11 +8,40 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import rl4vla
 from rl4vla.policy import pretrained as P
+
+
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """List the pretrained VLAs shipped with rl4vla (load one with `--init pretrained:NAME` or
+    `eval --policy pretrained:NAME`), with their provenance."""
+
+    json: bool = False
+    """print the provenance documents as one JSON object (name -> provenance)"""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Write a trained VLA as a pretrained folder: safetensors weights, JSON config/tokenizer, provenance.
+    Any folder written so loads with `--init FOLDER`; the shipped ones live in rl4vla/pretrained/NAME."""
+
+    model: str
+    """the checkpoint to export (model.pt written by `rl4vla train`)"""
+    out: str
+    """the folder to write (created); src/rl4vla/pretrained/NAME ships it as pretrained:NAME"""
+    corpus: str | None = None
+    """the dataset it was pretrained on: its manifest hash, size and conditions are recorded"""
+    zero_shot: str | None = None
+    """a results JSON of the model (`rl4vla eval --out`): its success and Wilson interval are recorded"""
+    commands: str | None = None
+    """a text file with the exact commands that made the model, recorded verbatim"""
+    notes: str = ""
+    """free text recorded in the provenance"""
 
 
 def corpus_record(root: str) -> dict:

@@ -14,10 +14,29 @@ import torch
 from rl4vla.algos.sft import PRESETS
 from rl4vla.bench.contract import PROPRIO_DIM
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
-from rl4vla.config import BenchSimConfig
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import resolve_device, torch_threads
+
+
+@dataclass(frozen=True)
+class BenchSimConfig:
+    """Environment throughput: env steps per second with random actions and RGB observations."""
+
+    size: int = 128
+    """observation size in pixels"""
+    workers: int = 2
+    """env worker processes (0 = in this process)"""
+    num_envs: int = 16
+    """scenes stepped in lockstep"""
+    steps: int = 80
+    """control steps per repeat (one episode)"""
+    repeats: int = 5
+    """timed repeats; the median is reported"""
+    conditions: tuple[str, ...] = ("in-distribution",)
+    """conditions the scenes draw episodes from"""
+    json: bool = False
+    """print one JSON object on stdout"""
 
 
 @dataclass(frozen=True)
