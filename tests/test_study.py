@@ -155,7 +155,7 @@ def test_presets_fit_their_time_budgets():
         assert cfg.preset == name and len(study.plan(cfg)) == len(STAGES) - 2 * (cfg.pretrain != "fresh") + (
             shipped_with_mix)
     minutes = {n: sum(study.expected_wall_s(c).values()) / 60 for n, c in study.PRESETS.items()}
-    assert minutes["quick"] <= 20 and minutes["standard"] <= 180
+    assert minutes["quick"] <= 25 and minutes["standard"] <= 180  # the quick study: 25 minutes on 2 cores
     quick, standard = study.PRESETS["quick"], study.PRESETS["standard"]
     assert quick.warmup_demos == standard.warmup_demos == 140 and standard.sft_demos >= 2000
     assert quick.rl_env_steps < standard.rl_env_steps and len(standard.eval_seeds) == 3

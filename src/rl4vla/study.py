@@ -71,7 +71,7 @@ class StudyConfig:
     out: str = "study"
     """study directory: one sub-directory per stage, stages.json, report/report.md"""
     preset: str = "quick"
-    """named budgets: debug (CI, ~1-2 min), quick (<= 20 min on 2 cores), standard (<= 3 h on 2 cores)"""
+    """named budgets: debug (CI, ~1-2 min), quick (<= 25 min on 2 cores), standard (<= 3 h on 2 cores)"""
     trainers: str = "default"
     """trainer presets: default (SFT presets warmup and sft, RL preset default: the small VLA, 80-step
     episodes) or debug (the trainers' tiny debug presets: tiny VLA, 8-step RL episodes)"""
