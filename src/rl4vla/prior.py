@@ -98,6 +98,7 @@ def export_pretrained(cfg) -> dict:
         prov["zero_shot"] = zero_shot_record(cfg.zero_shot)
     # the shipped instruction cache: the benchmark's training instructions (the rest is embedded on first use)
     keep = [C.TRAIN_TEMPLATE.format(object=o.name, receptacle="plate") for o in C.OBJECTS if o.split == "train"]
+    model.text(keep)  # embed them now (the text encoder runs offline), so they ship in the cache
     return P.export(model, Path(cfg.out), prov, keep_instructions=keep)
 
 

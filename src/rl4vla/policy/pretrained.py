@@ -13,6 +13,7 @@ A shipped model is a folder `rl4vla/pretrained/<name>/` with three files, none o
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,7 @@ def export(model, out: Path, provenance_doc: dict, keep_instructions: list[str] 
     tensors.update({f"text_cache.{i}": torch.as_tensor(np.asarray(cache[s], np.float32)) for i, s in enumerate(kept)})
     tmp = out / "model.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    os.chmod(tmp, 0o644)  # shipped inside the package: readable by every user
     tmp.replace(out / "model.safetensors")
     doc = {"format": FORMAT, "checkpoint_format": CHECKPOINT_FORMAT, "config": st["config"],
            "tokenizer": st["tokenizer"], "instructions": kept}
