@@ -366,7 +366,7 @@ def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
 def budgets_markdown(cfg: StudyConfig) -> str:
     """The "Budgets" section of the report: what each stage was given here, beside the paper's value."""
     trainers = "tiny debug presets" if cfg.trainers == "debug" else "SFT presets warmup/sft, RL preset default"
-    mix = cfg.mix_demos and cfg.pretrain != "none"
+    mix = cfg.mix_demos > 0
     eps = len(cfg.eval_seeds) * cfg.eval_episodes
     if cfg.pretrain == "shipped":
         from rl4vla.policy.pretrained import provenance
@@ -381,7 +381,7 @@ def budgets_markdown(cfg: StudyConfig) -> str:
     else:
         pre = "none (--pretrain none: a fresh model)"
     if mix:
-        pre += f"; the warm-up co-trains on {cfg.mix_demos:,} of its demos" if cfg.pretrain == "shipped" else (
+        pre += f"; the warm-up co-trains on {cfg.mix_demos:,} corpus demos" if cfg.pretrain != "fresh" else (
             "; the warm-up co-trains on the corpus")
     rows = [
         ("robot pretraining", pre, "OpenVLA: ~970k Open X-Embodiment episodes"),
