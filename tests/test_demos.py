@@ -128,3 +128,5 @@ def test_dataset_frames_are_read_lazily_and_index_like_an_array(tmp_path):
     assert np.array_equal(data.rgb[::3, ::7, ::7], full[::3, ::7, ::7])
     with pytest.raises(IndexError, match="out of range"):
         data.rgb[np.array([len(full)])]
+    data.rgb.MAX_OPEN = 1  # more shards than may stay open: each read reopens what it needs
+    assert len(data.meta["shards"]) > 1 and np.array_equal(data.rgb[idx], full[idx]) and len(data.rgb._files) == 1

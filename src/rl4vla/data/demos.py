@@ -138,12 +138,16 @@ class LazyFrames:
     def __len__(self) -> int:
         return self.shape[0]
 
+    MAX_OPEN = 64  # shards kept open at once (least recently used closed first): well under any open-files limit
+
     def _file(self, path: Path):
         import h5py
 
-        if path not in self._files:
-            self._files[path] = h5py.File(path, "r")
-        return self._files[path]
+        f = self._files.pop(path, None) or h5py.File(path, "r")
+        self._files[path] = f  # (re)inserted last: the dict's order is the recency order
+        while len(self._files) > self.MAX_OPEN:
+            self._files.pop(next(iter(self._files))).close()
+        return f
 
     def __getitem__(self, idx) -> np.ndarray:
         if isinstance(idx, tuple):  # rgb[rows, ...]: frames first, then the rest of the index
