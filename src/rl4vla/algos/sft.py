@@ -95,7 +95,7 @@ class SFTConfig:
     frame_stride: int = 1
     """train on every k-th step of each demo, of --data and --mix-data (1 = every step). Neighbouring steps at
     5 Hz look nearly alike, and with a frozen encoder every kept frame is encoded once (~12k frames a minute on
-    2 cores): the shipped prior used 3 on its 20,000-demo corpus (~155k of its ~464k frames)"""
+    2 cores): the shipped prior used 4 on its 20,000-demo corpus (~116k of its ~460k frames)"""
     model: VLAConfig = VLAConfig()
     """architecture"""
 
