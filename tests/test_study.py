@@ -133,8 +133,7 @@ def test_the_quick_and_standard_studies_start_from_the_shipped_prior(tmp_path):
         by = {s.name: s for s in stages}
         assert "pretrain" not in by and "demos_pretrain" not in by
         warmup = by["warmup"].inputs
-        assert (warmup["init"], warmup["init_stage"], warmup["mix_stage"]) == ("pretrained:small", "pretrained:small",
-                                                                            "demos_mix")
+        assert (warmup["init_stage"], warmup["mix_stage"]) == ("pretrained:small", "demos_mix")
         assert by["demos_mix"].inputs["conditions"] == ["robot-pretraining", "robot-pretraining-clutter"]
         assert "demos_mix" in by["warmup"].deps
         assert "`pretrained:small`" in study.budgets_markdown(study.PRESETS[name])  # the report names its prior
