@@ -215,12 +215,12 @@ def _validate(cfg: StudyConfig) -> None:
         check_at_least(cfg, ("pretrain_demos", "pretrain_steps"))
     check_at_least(cfg, ("mix_demos",), 0)
     if cfg.pretrain == "shipped":
-        from rl4vla.policy.pretrained import load
+        from rl4vla.policy.pretrained import config
 
-        shipped = load(SHIPPED_PRIOR).cfg
-        if cfg.trainers != "default" or cfg.image_size != shipped.image_size:
+        size = config(SHIPPED_PRIOR)["image_size"]
+        if cfg.trainers != "default" or cfg.image_size != size:
             raise ValueError(f"--pretrain shipped starts from {SHIPPED_PRIOR}, the default trainers' model at "
-                             f"{shipped.image_size} px; with --trainers {cfg.trainers} --image-size {cfg.image_size} "
+                             f"{size} px; with --trainers {cfg.trainers} --image-size {cfg.image_size} "
                              "use --pretrain fresh or none")
     if not cfg.eval_seeds:
         raise ValueError("--eval-seeds needs at least one seed")

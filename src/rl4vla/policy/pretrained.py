@@ -54,6 +54,11 @@ def provenance(spec: str) -> dict:
     return json.loads((folder(spec) / "provenance.json").read_text())
 
 
+def config(spec: str) -> dict:
+    """The architecture config of `pretrained:NAME` or of an exported folder (model.json only: no weights read)."""
+    return json.loads((folder(spec) / "model.json").read_text())["config"]
+
+
 def load(spec: str):
     """The SmallVLA of `pretrained:NAME` or of an exported folder. Reads JSON and safetensors only."""
     from safetensors.torch import load_file
