@@ -93,7 +93,8 @@ class SFTConfig:
     mix_fraction: float = 0.5
     """share of each batch drawn from --mix-data"""
     frame_stride: int = 1
-    """train on every k-th step of each demo, of --data and --mix-data (1 = every step). Neighbouring steps at
+    """train on every k-th step of each demo (demo i from its step i % k, so every phase of the motion is covered),
+    of --data and --mix-data (1 = every step). Neighbouring steps at
     5 Hz look nearly alike, and with a frozen encoder every kept frame is encoded once (~12k frames a minute on
     2 cores): the shipped prior used 4 on its 20,000-demo corpus (~116k of its ~460k frames)"""
     model: VLAConfig = VLAConfig()
