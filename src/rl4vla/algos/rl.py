@@ -27,7 +27,7 @@ from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
 from rl4vla.algos.sft import DemoBatches, sft_loss
-from rl4vla.bench.contract import ACTION_LAYOUT
+from rl4vla.bench.contract import ACTION_DIM, ACTION_LAYOUT
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
 from rl4vla.util import (
@@ -136,6 +136,12 @@ class RLConfig:
     step from the behaviour policy and the reference costs no forward pass)"""
     dpo_pairs_per_step: int = 4
     """DPO preference pairs per optimizer step"""
+    dpo_normalize: str = "none"
+    """DPO log-ratio scale: none (the study's: summed over every token of every step of a trajectory), step
+    (averaged over its valid steps) or token (over its tokens). The sum over 80 steps x 7 tokens puts margins
+    of tens of nats in front of beta 0.1: on one scene the frozen-reference loss on fresh pairs rose to 3-5 with
+    pair accuracy 0.1-0.2 and gradient norms of 60-110 (docs/measurements/rl-ladder.md). A normalised margin
+    is ~80x smaller, so pair it with a larger --dpo-beta"""
     binary_gripper: bool | None = None
     """execute the gripper token as fully open or closed (its sign), the study's convention; False executes the
     bin centre (a sampled middle token half-closes the jaws); None keeps the --init checkpoint's setting"""
@@ -359,6 +365,17 @@ def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: R
         return dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))
 
 
+DPO_NORMALIZE = {"none": 0, "step": 1, "token": ACTION_DIM}  # tokens per step in the divisor (0: no divisor)
+
+
+def dpo_scale(roll: Rollout, rows: list[int], normalize: str) -> torch.Tensor:
+    """(len(rows),) what each row's trajectory log-prob is divided by: 1, its valid steps, or its tokens."""
+    per_step = DPO_NORMALIZE[normalize]
+    if per_step == 0:
+        return torch.ones(len(rows))
+    return torch.as_tensor(roll.valid[:, rows].sum(0) * per_step, dtype=torch.float32).clamp(min=1.0)
+
+
 def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, roll: Rollout, cfg: RLConfig,
                rng: np.random.Generator, anchor: DemoBatches | None = None) -> dict:
     """One round of trajectory-wise DPO on the preference pairs of a rollout of the current policy."""
@@ -368,7 +385,8 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
     if not pairs:
         return out
     rows = sorted({r for p in pairs for r in p})
-    ref_logp = _reference_logp(ref, roll, rows, cfg, model.device)
+    scale = dict(zip(rows, dpo_scale(roll, rows, cfg.dpo_normalize).to(model.device)))
+    ref_logp = {r: lp / scale[r] for r, lp in _reference_logp(ref, roll, rows, cfg, model.device).items()}
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     for _ in range(cfg.epochs):
@@ -377,7 +395,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
             chunk = order[c0 : c0 + cfg.dpo_pairs_per_step]
             for k in chunk:
                 w, lo = pairs[k]
-                lw, ll = _trajectory_logp(model, roll, [w, lo], cfg.temperature)
+                lw, ll = _trajectory_logp(model, roll, [w, lo], cfg.temperature) / torch.stack([scale[w], scale[lo]])
                 loss, acc = L.dpo_loss(lw[None], ref_logp[w][None], ll[None], ref_logp[lo][None], cfg.dpo_beta)
                 (loss / len(chunk)).backward()
                 stats["losses/dpo"].append(loss.item())
@@ -440,6 +458,8 @@ def _validate(cfg: RLConfig) -> Algo:
                          f"{cfg.group_size}, num_envs {cfg.num_envs}")
     if cfg.ratio not in ("action", "token"):
         raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
+    if cfg.dpo_normalize not in DPO_NORMALIZE:
+        raise ValueError(f"unknown dpo_normalize {cfg.dpo_normalize!r}; valid: {', '.join(DPO_NORMALIZE)}")
     if cfg.dpo_reference not in ("init", "rollout"):
         raise ValueError(f"unknown dpo_reference {cfg.dpo_reference!r}; valid: init, rollout")
     if cfg.bc_data and cfg.bc_batch < len(cfg.bc_data):
