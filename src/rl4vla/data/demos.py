@@ -245,7 +245,8 @@ class DemoDataset:
                                f"{len(self.episodes)}")
         self.rgb = LazyFrames(parts, int(self.meta["image_size"]))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
-        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, PROPRIO_DIM))
+        self.proprio = (np.concatenate([e.proprio for e in self.episodes]) if self.episodes
+                        else np.zeros((0, PROPRIO_DIM)))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:
