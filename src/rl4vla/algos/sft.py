@@ -333,6 +333,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
     rows = data.frame_rows(cfg.frame_stride)  # the samples trained on; features[j] belongs to rows[j]
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
         feats = cached_features(model, data, run / "image_features.pt", rows)
+    model.text.warm(data.instructions, progress=True)  # every distinct instruction encoded once, batched
     mix = mix_tokens = mix_feats = None
     n_mix = 0
     if cfg.mix_data is not None:
@@ -348,6 +349,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         mix_tokens = torch.as_tensor(tokenizer.encode(mix.actions))  # outside the tokenizer's range: clipped
         if feats is not None:
             mix_feats = cached_features(model, mix, run / "mix_features.pt", mix_rows)
+        model.text.warm(mix.instructions, progress=True)
     logger = RunLogger(run, None if ck is None else step)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
