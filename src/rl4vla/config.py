@@ -32,6 +32,12 @@ class EvalConfig:
     """scenes stepped in lockstep"""
     workers: int = 2
     """env worker processes (0 = in this process)"""
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray actor
+    per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do not depend
+    on it"""
+    ray_address: str | None = None
+    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
     image_size: int = 128
     """observation size in pixels"""
     temperature: float = EVAL_TEMPERATURE
@@ -109,6 +115,12 @@ class CollectConfig:
     """scenes stepped in lockstep (one wave per shard)"""
     workers: int = 2
     """env worker processes (0 = in this process)"""
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray actor
+    per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do not depend
+    on it"""
+    ray_address: str | None = None
+    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
     image_size: int = 128
     """frame size in pixels"""
     noise: float = 0.0

@@ -20,12 +20,14 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rl4vla.algos.rl import presets as rl_presets
 from rl4vla.algos.rl import train_rl
 from rl4vla.algos.sft import PRESETS as SFT_PRESETS
 from rl4vla.algos.sft import train_sft
 from rl4vla.bench.conditions import resolve_conditions
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import CollectConfig, EvalConfig
 from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
@@ -61,7 +63,7 @@ PRIORS = ("shipped", "fresh", "none")
 # settings that do not change a stage's result: they may differ when a stage is resumed or skipped
 # (device: where the models compute; a stage may resume on another one, see the trainers' MAY_CHANGE_ON_RESUME)
 _NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads",
-               "device"}
+               "device", "backend", "ray_address"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class StudyConfig:
     """scenes stepped in lockstep when collecting, in RL rollouts and in evaluation (paper: 64 RL envs)"""
     workers: int = 2
     """env worker processes of every stage (0 = in this process); may change when resuming"""
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers of demos, RL rollouts and evaluations run: local (the default: processes on this machine,
+    no extra install) or ray (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`,
+    docs/cluster.md): the models train and media render in this process; the results do not depend on it; may change
+    when resuming"""
+    ray_address: str | None = None
+    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
     torch_threads: int = 0
     """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
     the tiny debug models on a busy machine); may change when resuming"""
@@ -210,6 +219,7 @@ def _validate(cfg: StudyConfig) -> None:
     check_at_least(cfg, ("workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
     check_seed(cfg.seed)
     resolve_device(cfg.device)  # --device cuda without a GPU fails now, not at the first training stage
+    check_backend(cfg.backend)  # so does --backend ray without Ray
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
     if cfg.pretrain not in PRIORS:
@@ -245,7 +255,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     def demos(name: str, episodes: int, extends: str | None = None, sources: tuple[str, ...] = ("in-distribution",)
               ) -> None:
         c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, num_envs=cfg.num_envs,
-                          workers=cfg.workers, image_size=cfg.image_size, conditions=sources)
+                          workers=cfg.workers, image_size=cfg.image_size, conditions=sources, backend=cfg.backend,
+                          ray_address=cfg.ray_address)
 
         def run() -> dict:
             dst = root / name
@@ -269,7 +280,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
                                 eval_workers=cfg.workers, torch_threads=cfg.torch_threads, init=init_path,
-                                device=cfg.device, frame_stride=frame_stride,
+                                device=cfg.device, frame_stride=frame_stride, backend=cfg.backend,
+                                ray_address=cfg.ray_address,
                                 **({"mix_data": str(root / mix), "mix_fraction": 0.5} if mix else {}))
 
         def run() -> dict:
@@ -285,7 +297,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
                                 env_steps=cfg.rl_env_steps, num_envs=cfg.num_envs, workers=cfg.workers,
                                 seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, device=cfg.device)
+                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, device=cfg.device,
+                                backend=cfg.backend, ray_address=cfg.ray_address)
         if algo != "ppo" and not c.same_init and c.num_envs % c.group_size:  # fail now, not hours later
             raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --num-envs must be a "
                              f"multiple of {c.group_size}, got {c.num_envs}")
@@ -303,7 +316,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
                        seeds=cfg.eval_seeds, num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
                        out=str(root / name / "results.json"), label=LABELS[model],
                        save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads,
-                       device=cfg.device)
+                       device=cfg.device, backend=cfg.backend, ray_address=cfg.ray_address)
 
         def run() -> dict:
             doc = evaluate(c)

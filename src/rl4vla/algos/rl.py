@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
 from rl4vla.algos.sft import DemoBatches, sft_loss
 from rl4vla.bench.contract import ACTION_DIM, ACTION_LAYOUT
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
 from rl4vla.util import (
@@ -167,6 +169,12 @@ class RLConfig:
     """pinned in-distribution episodes per evaluation (seed 1000)"""
     eval_workers: int = 2
     """env worker processes for evaluation"""
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers of rollouts and evaluation run: local (the default: processes on this machine, no extra
+    install) or ray (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`,
+    docs/cluster.md), while the learner stays in this process, on its --device; the results do not depend on it"""
+    ray_address: str | None = None
+    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
     device: str = "auto"
@@ -175,11 +183,12 @@ class RLConfig:
     Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
     """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads,
-    --checkpoint-every and --device may change)"""
+    --checkpoint-every, --device and --backend/--ray-address may change)"""
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every", "device")
+MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every", "device",
+                        "backend", "ray_address")
 
 _DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
                   minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
@@ -451,6 +460,7 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("eval_every", "episode_pool", "workers", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
+    check_backend(cfg.backend)
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or cfg.num_envs % cfg.group_size):
@@ -492,7 +502,8 @@ def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
     dev = model.device
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
-        return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size)
+        return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size,
+                                        cfg.backend, cfg.ray_address)
 
 
 def train_rl(cfg: RLConfig) -> dict:
@@ -527,7 +538,8 @@ def train_rl(cfg: RLConfig) -> dict:
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
-                                   max_steps=cfg.max_episode_steps), [cond])
+                                   max_steps=cfg.max_episode_steps, backend=cfg.backend,
+                                   ray_address=cfg.ray_address), [cond])
     logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")

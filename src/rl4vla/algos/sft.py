@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
 from rl4vla.bench.contract import GRIPPER
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import (
@@ -76,6 +78,12 @@ class SFTConfig:
     """pinned in-distribution episodes per evaluation"""
     eval_workers: int = 2
     """env worker processes for evaluation"""
+    backend: Literal["local", "ray"] = "local"
+    """where the evaluation's env workers run: local (the default: processes on this machine, no extra install) or ray
+    (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results
+    do not depend on it"""
+    ray_address: str | None = None
+    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     device: str = "auto"
@@ -83,7 +91,7 @@ class SFTConfig:
     (an error when no GPU is present). Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
     """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers,
-    --checkpoint-every and --device may change)"""
+    --checkpoint-every, --device and --backend/--ray-address may change)"""
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
@@ -125,7 +133,7 @@ PRESETS = {
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device")
+MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device", "backend", "ray_address")
 
 
 def lr_at(cfg: SFTConfig, step: int) -> float:
@@ -267,6 +275,7 @@ def _validate(cfg: SFTConfig) -> None:
     check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes", "frame_stride"))
     check_at_least(cfg, ("eval_every", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.backend)
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
     if cfg.mix_data is not None and not 0 < cfg.mix_fraction < 1:
@@ -408,9 +417,10 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
                 save()
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 logger.log(step, {"eval/success": evaluate_in_distribution(
-                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)})
+                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size, cfg.backend, cfg.ray_address)})
         model.save(str(run / "model.pt"))
-        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)
+        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size,
+                                         cfg.backend, cfg.ray_address)
         logger.log(step, {"eval/success": final})
     finally:
         bar.close()

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
 from rl4vla.bench.contract import POSITION, proprio_from_state
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
     FORMAT,
@@ -42,6 +43,7 @@ def collect(cfg: CollectConfig) -> dict:
     check_at_least(cfg, ("episodes", "num_envs", "image_size"))
     check_at_least(cfg, ("workers",), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.backend)
     if not 0 <= cfg.noise <= 0.02:
         raise ValueError(f"--noise must be in [0, 0.02] m (the expert moves at most 0.035 m a step), got {cfg.noise}")
     conds = resolve_conditions(cfg.conditions)
@@ -65,7 +67,8 @@ def collect(cfg: CollectConfig) -> dict:
         print(f"{root} already holds {meta['episodes']} episodes", file=sys.stderr)
         return meta
     env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
-                                   pretraining_assets=uses_pretraining_assets(conds)))
+                                   pretraining_assets=uses_pretraining_assets(conds), backend=cfg.backend,
+                                   ray_address=cfg.ray_address))
     bar = tqdm(total=cfg.episodes, initial=meta["episodes"], desc="collect demos")
     try:
         while meta["episodes"] < cfg.episodes:
@@ -104,7 +107,8 @@ def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) ->
     print(f"{root / shard} is missing or corrupt: re-collecting its wave (episodes {wave['start']} to "
           f"{wave['start'] + wave['size'] - 1})", file=sys.stderr)
     env = TabletopVecEnv(EnvConfig(num_envs=wave["size"], workers=cfg.workers, image_size=cfg.image_size,
-                                   pretraining_assets=uses_pretraining_assets(conds)))
+                                   pretraining_assets=uses_pretraining_assets(conds), backend=cfg.backend,
+                                   ray_address=cfg.ray_address))
     try:
         kept = _wave(env, cfg, conds, wave["start"])[: wave["episodes"]]
     finally:

@@ -20,6 +20,7 @@ from rl4vla.bench.conditions import (
     write_manifest,
 )
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.media import record_media
@@ -70,6 +71,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
     check_device(cfg.device)
+    check_backend(cfg.backend)
     if cfg.policy not in BUILTIN_POLICIES:
         resolve_device(cfg.device)  # --device cuda without a GPU fails before the work, not after the manifest
     for path, what in ((cfg.out, "--out"), (cfg.save_manifest, "--save-manifest")):
@@ -90,7 +92,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
     policy = seeded_policy(cfg.policy, seed=episodes[0].seed, device=cfg.device)
     env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
-                                   image_size=cfg.image_size,
+                                   image_size=cfg.image_size, backend=cfg.backend, ray_address=cfg.ray_address,
                                    pretraining_assets=episodes_use_pretraining_assets(episodes)))
     try:
         with _policy_threads(cfg):
