@@ -33,8 +33,8 @@ def demos(tmp_path_factory):
     from rl4vla.cli import main
 
     out = tmp_path_factory.mktemp("demos")
-    assert main(["collect", "--out", str(out), "--episodes", "6", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32"]) == 0
+    assert main(["collect", "--out", str(out), "--episodes", "6", "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32"]) == 0
     return out
 
 

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tqdm import tqdm
+from tyro.conf import Suppress
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
 from rl4vla.algos.sft import DemoBatches, sft_loss
 from rl4vla.bench.contract import ACTION_LAYOUT
+from rl4vla.config import EnvArgs
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
 from rl4vla.util import (
@@ -53,18 +55,18 @@ class RLConfig:
     """SFT checkpoint to start from (model.pt, or a training checkpoint.pt); required"""
     out: str = "runs/ppo"
     """run directory: checkpoint.pt, model.pt, summary.json, metrics.jsonl, TensorBoard events"""
-    preset: str = "default"
-    """named defaults per algorithm: debug, default (flags given explicitly override them)"""
+    preset: Suppress[str] = "default"
+    """the preset these defaults come from (debug, default): a subcommand, `rl4vla train ALGO NAME [flags]`, whose
+    values the flags override; recorded in config.json"""
     env_steps: int = 400_000
     """stop after this many env steps (study: RL passed SFT-16k after ~0.4M; its code default 2M)"""
-    num_envs: int = 16
-    """env rows stepped in lockstep (study: 64; 16 on 2 CPU cores)"""
+    env: EnvArgs = EnvArgs(image_size=None)
+    """the rollout's scenes: --env.num-envs env rows stepped in lockstep (study: 64; 16 on 2 CPU cores), at the
+    policy's input size unless --env.image-size says otherwise"""
     num_steps: int = 80
     """PPO steps per row per rollout (study: 80 = one episode); GRPO/DPO record one whole episode per row"""
     max_episode_steps: int = 80
     """control steps per episode (study: 80 at 5 Hz)"""
-    workers: int = 2
-    """env worker processes (0 = step the scenes in this process)"""
     torch_threads: int = 0
     """torch intra-op threads of the learner (0 = auto: torch's default, at most 4); the env workers
     wait while the policy acts and learns, so it may use every core: on 2 cores 2 threads cut a default-preset rollout's
@@ -168,15 +170,15 @@ class RLConfig:
     or cuda (an error when no GPU is present); rollouts are kept on the CPU and each minibatch is moved over.
     Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
-    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads,
-    --checkpoint-every and --device may change)"""
+    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and --env.workers,
+    --eval-workers, threads, --checkpoint-every and --device may change)"""
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every", "device")
+MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every", "device")
 
-_DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
-                  minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
+_DEBUG = RLConfig(preset="debug", env_steps=64, env=EnvArgs(num_envs=4, workers=0, image_size=None), num_steps=8,
+                  max_episode_steps=8, minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
                   eval_episodes=4, eval_workers=0)
 PRESETS: dict[str, dict[str, RLConfig]] = {
     "ppo": {"debug": dataclasses.replace(_DEBUG, algo="ppo", out="runs/ppo-debug"),
@@ -428,16 +430,17 @@ def _validate(cfg: RLConfig) -> Algo:
     algo = ALGOS[cfg.algo]
     if not cfg.init:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
-    check_at_least(cfg, ("env_steps", "num_envs", "num_steps", "max_episode_steps", "minibatch_size", "grad_accum",
-                         "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
-    check_at_least(cfg, ("eval_every", "episode_pool", "workers", "eval_workers", "torch_threads"), 0)
+    check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
+                         "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
+    check_at_least(cfg, ("eval_every", "episode_pool", "env.workers", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
-    if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or cfg.num_envs % cfg.group_size):
+    n = cfg.env.num_envs
+    if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or n % cfg.group_size):
         raise ValueError(f"{cfg.algo} needs group_size >= {algo.min_group} dividing num_envs; got group_size "
-                         f"{cfg.group_size}, num_envs {cfg.num_envs}")
+                         f"{cfg.group_size}, num_envs {n}")
     if cfg.ratio not in ("action", "token"):
         raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
     if cfg.dpo_reference not in ("init", "rollout"):
@@ -457,10 +460,10 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
     (perf_counter) at which collection ended."""
     algo = ALGOS[cfg.algo]
     if algo.grouped:
-        eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
+        eps = stream.draw_grouped(cfg.env.num_envs, cfg.group_size, cfg.same_init)
         roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
     else:
-        roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
+        roll = collect(env, model, stream.draw(cfg.env.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
     t_collected = time.perf_counter()
     metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]), anchor)
     return roll, metrics, t_collected
@@ -478,7 +481,7 @@ def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
 def train_rl(cfg: RLConfig) -> dict:
     """Run RL fine-tuning; returns (and writes to out/summary.json) the run summary."""
     from rl4vla.bench.conditions import resolve_conditions
-    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+    from rl4vla.bench.env import TabletopVecEnv, env_config
 
     _validate(cfg)
     dev = resolve_device(cfg.device)
@@ -506,8 +509,8 @@ def train_rl(cfg: RLConfig) -> dict:
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
-                                   max_steps=cfg.max_episode_steps), [cond])
+    env = TabletopVecEnv(env_config(cfg.env, image_size=cfg.env.image_size or model.cfg.image_size,
+                                    max_steps=cfg.max_episode_steps), [cond])
     logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from tyro.conf import Suppress
 
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
 from rl4vla.bench.contract import GRIPPER
@@ -43,8 +44,9 @@ class SFTConfig:
     """demonstration dataset directory (from `rl4vla collect`)"""
     out: str = "runs/sft"
     """run directory: checkpoint.pt, model.pt, metrics.jsonl, TensorBoard events"""
-    preset: str = "warmup"
-    """named defaults: debug, warmup, pretrain, sft (flags given explicitly override them)"""
+    preset: Suppress[str] = "warmup"
+    """the preset these defaults come from (debug, warmup, pretrain, sft): a subcommand, `rl4vla train sft NAME
+    [flags]`, whose values the flags override; recorded in config.json"""
     steps: int = 1500
     """optimizer steps"""
     batch_size: int = 64
@@ -295,7 +297,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         tokenizer, model_cfg = model.tokenizer, model.cfg
         if model_cfg.image_size != int(data.meta["image_size"]):
             raise ValueError(f"--init {cfg.init} takes {model_cfg.image_size} px frames, {cfg.data} holds "
-                             f"{data.meta['image_size']} px ones; collect with --image-size {model_cfg.image_size}")
+                             f"{data.meta['image_size']} px ones; collect with --env.image-size {model_cfg.image_size}")
     else:
         tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
         model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))

@@ -12,10 +12,12 @@ Observation: {"rgb": uint8 [N, H, W, 3], "instruction": list[str],
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +26,9 @@ from rl4vla.bench import perturb
 from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, sample_episode
 from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
 from rl4vla.bench.task import Task
+
+if TYPE_CHECKING:  # spawned env workers import this module: they need not import the command configs
+    from rl4vla.config import EnvArgs
 
 INFO_KEYS = ("success", "grasped", "ever_grasped", "held_steps", "dist_tcp_obj", "dist_obj_rec", "return",
              "elapsed_steps")
@@ -46,6 +51,12 @@ class EnvConfig:
     pretraining_assets: bool = False
     """also hold the robot-pretraining corpus' objects, receptacles and tables (collect sets it for those
     sources); benchmark scenes leave them out, as 40 more parked bodies cost ~40% of the physics time"""
+
+
+def env_config(args: EnvArgs, **settings) -> EnvConfig:
+    """The EnvConfig of a command's --env.* flags, with the settings the command sets itself (max_steps, ...) or
+    overrides (fewer scenes than episodes, the policy's image size)."""
+    return EnvConfig(**{**dataclasses.asdict(args), **settings})
 
 
 class _Shard:

@@ -74,8 +74,8 @@ def _title(sheet: np.ndarray, text: str) -> np.ndarray:
 
 
 def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Sequence[str] = ("in-distribution",),
-                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, sheet_columns: int = 6,
-                 temperature: float = EVAL_TEMPERATURE, label: str | None = None,
+                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, num_envs: int = 8,
+                 sheet_columns: int = 6, temperature: float = EVAL_TEMPERATURE, label: str | None = None,
                  manifest: Sequence[Episode] | None = None, device: str = "auto") -> dict:
     """Record the first `episodes` pinned episodes of each condition (the same ones `eval` runs for `seed`).
 
@@ -94,7 +94,7 @@ def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Seque
     out = check_output_dir(out_dir)  # before the work: a bad path fails now
     label = label or default_label(policy_spec)
     policy = seeded_policy(policy_spec, seed, device)
-    env = TabletopVecEnv(EnvConfig(num_envs=min(8, len(eps)), workers=workers, image_size=size))
+    env = TabletopVecEnv(EnvConfig(num_envs=min(num_envs, len(eps)), workers=workers, image_size=size))
     try:
         recs = record_episodes(env, policy, eps, temperature=temperature, desc=f"record {label}")
     finally:
