@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rl4vla import study
-from rl4vla.algos import rl, sft
+from rl4vla.algos import rl, rundir, sft
 from rl4vla.bench import conditions as C
 from rl4vla.cli import main
 from rl4vla.config import EnvArgs
@@ -24,7 +24,7 @@ from rl4vla.data.demos import DatasetError, DemoDataset
 from rl4vla.eval import run as eval_run
 from rl4vla.eval.results import load_results
 from rl4vla.policy.vla import VLAConfig
-from rl4vla.util import MAX_AUTO_THREADS, atomic_torch_save, resume_checkpoint, usable_cpus
+from rl4vla.util import MAX_AUTO_THREADS, atomic_torch_save, resume_checkpoint, torch_threads, usable_cpus
 
 TINY = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2)
 RL_ENV = EnvArgs(num_envs=4, workers=0, image_size=None)  # at the policy's input size
@@ -34,10 +34,8 @@ EVAL = ["--episodes", "1", "--env.num-envs", "1", "--env.workers", "0", "--env.i
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny models on a busy machine run fastest on one thread (auto threads never go above it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +303,7 @@ def test_sft_metrics_have_no_repeated_steps_after_a_resume(demos, tmp_path, monk
 def test_rl_metrics_have_no_repeated_steps_after_a_resume_or_a_restart(model, tmp_path, monkeypatch):
     out = tmp_path / "ppo"
     cfg = _rl(model, out, env_steps=72, checkpoint_every=2)  # rollouts log at 24, 48, 72; checkpoints at 48, 72
-    real, saves = rl.atomic_torch_save, []
+    real, saves = rundir.atomic_torch_save, []
 
     def dies_at_the_second_checkpoint(obj, path):
         saves.append(path)
@@ -313,10 +311,10 @@ def test_rl_metrics_have_no_repeated_steps_after_a_resume_or_a_restart(model, tm
             raise KeyboardInterrupt("simulated kill")
         real(obj, path)
 
-    monkeypatch.setattr(rl, "atomic_torch_save", dies_at_the_second_checkpoint)
+    monkeypatch.setattr(rundir, "atomic_torch_save", dies_at_the_second_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         rl.train_rl(cfg)
-    monkeypatch.setattr(rl, "atomic_torch_save", real)
+    monkeypatch.setattr(rundir, "atomic_torch_save", real)
     rl.train_rl(dataclasses.replace(cfg, resume=True))
     rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["step"] for r in rows if "train/updates" in r] == [24, 48, 72]

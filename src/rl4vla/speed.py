@@ -122,16 +122,19 @@ def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
     out["device"] = str(dev)
     if cfg.rollout_steps:
         out.update(_rollout_split(model, cfg))
-    if cfg.json:
-        print(json.dumps(out))
-    else:
-        print(f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
-              f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.env.num_envs}-env rollout step; training "
-              f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params")
-        if cfg.rollout_steps:
-            print(f"rollout of {cfg.env.num_envs} scenes x {cfg.rollout_steps} steps: policy "
-                  f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "
-                  f"(policy / sim = {out['policy_over_sim']:.2f})")
+    lines = [f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
+             f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.env.num_envs}-env rollout step; training "
+             f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params"]
+    if cfg.rollout_steps:
+        lines.append(f"rollout of {cfg.env.num_envs} scenes x {cfg.rollout_steps} steps: policy "
+                     f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "
+                     f"(policy / sim = {out['policy_over_sim']:.2f})")
+    return _show(out, cfg.json, lines)
+
+
+def _show(out: dict, as_json: bool, lines: list[str]) -> dict:
+    """Print a benchmark's result as one JSON object or as its text lines; returns it."""
+    print(json.dumps(out) if as_json else "\n".join(lines))
     return out
 
 
@@ -182,10 +185,7 @@ def bench_sim(cfg: BenchSimConfig) -> dict:
         "size": size, "workers": cfg.env.workers, "num_envs": n, "repeats": cfg.repeats,
         "conditions": list(cfg.conditions),
     }
-    if cfg.json:
-        print(json.dumps(out))
-    else:
-        print(f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
-              f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {n} envs, "
-              f"{cfg.env.workers} workers, {size}x{size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms")
-    return out
+    return _show(out, cfg.json, [
+        f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
+        f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {n} envs, "
+        f"{cfg.env.workers} workers, {size}x{size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms"])

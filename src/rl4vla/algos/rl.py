@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,23 +25,13 @@ from tyro.conf import Suppress
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
-from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
+from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.algos.sft import DemoBatches, sft_loss
 from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.config import EnvArgs
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
-from rl4vla.util import (
-    atomic_torch_save,
-    atomic_write_text,
-    auto_threads,
-    check_at_least,
-    check_output_dir,
-    check_seed,
-    on_cpu,
-    resolve_device,
-    resume_checkpoint,
-)
+from rl4vla.util import auto_threads, check_at_least, check_seed
 
 
 @dataclass(frozen=True)
@@ -484,10 +473,8 @@ def train_rl(cfg: RLConfig) -> dict:
     from rl4vla.bench.env import TabletopVecEnv, env_config
 
     _validate(cfg)
-    dev = resolve_device(cfg.device)
-    run = check_output_dir(cfg.out)
+    dev, run, ck = open_run(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     ckpt_path = run / "checkpoint.pt"
-    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     torch.manual_seed(cfg.seed)
     model = SmallVLA.load(cfg.init).to(dev)
     ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
@@ -501,11 +488,8 @@ def train_rl(cfg: RLConfig) -> dict:
             model.cfg = dataclasses.replace(model.cfg, **{name: getattr(cfg, name)})
     opt = make_optimizer(model, cfg)
     if ck is not None:
-        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
-        torch.set_rng_state(ck["torch_rng"])
-        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
-    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+        restore(ck, opt, dev)
+    write_json(run / "config.json", cfg)
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
@@ -518,12 +502,9 @@ def train_rl(cfg: RLConfig) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(auto_threads(cfg.torch_threads))
 
-    def save():  # CPU tensors only: the run resumes on any device
+    def save():
         c["wall_s"] = wall0 + time.perf_counter() - t_session
-        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
-        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
-                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
-                          ckpt_path)
+        save_checkpoint(ckpt_path, cfg, model, opt, dev, counters=dict(c))
 
     try:
         if cfg.eval_every and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy
@@ -576,5 +557,5 @@ def train_rl(cfg: RLConfig) -> dict:
                "eval_success": final, "model": str(run / "model.pt"),
                "time": {k: c[k] for k in ("sim_s", "policy_s", "update_s", "eval_s")},
                "update_samples_per_s": c["update_samples"] / max(c["update_s"], 1e-9)}
-    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary

@@ -8,7 +8,6 @@ run sees the same batches it would have seen without the interruption.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +18,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from tyro.conf import Suppress
 
-from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
+from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.bench.contract import GRIPPER
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import (
-    atomic_torch_save,
-    atomic_write_text,
-    check_at_least,
-    check_output_dir,
-    check_seed,
-    on_cpu,
-    resolve_device,
-    resume_checkpoint,
-    torch_threads,
-)
+from rl4vla.util import atomic_torch_save, check_at_least, check_seed, torch_threads
 
 
 @dataclass(frozen=True)
@@ -277,9 +266,7 @@ def _validate(cfg: SFTConfig) -> None:
 def train_sft(cfg: SFTConfig) -> dict:
     """Train (or resume) an SFT run; returns (and writes to out/summary.json) the run summary."""
     _validate(cfg)
-    dev = resolve_device(cfg.device)
-    run = check_output_dir(cfg.out)
-    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)
+    dev, run, ck = open_run(cfg, MAY_CHANGE_ON_RESUME)
     with torch_threads(cfg.torch_threads):
         return _train(cfg, run, ck, dev)
 
@@ -320,12 +307,9 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         if aux_head is not None:
             aux_head.load_state_dict(ck["aux_head"])
         opt = optimizer(model, aux_head)
-        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
-        torch.set_rng_state(ck["torch_rng"])
-        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
+        restore(ck, opt, dev)
         step = int(ck["step"])
-    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+    write_json(run / "config.json", cfg)
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
     aux_t = aux_m = None
     if aux_head is not None:
@@ -354,12 +338,9 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
     t0, seen = time.perf_counter(), 0
 
-    def save():  # CPU tensors only: the run resumes on any device
-        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
-        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
-                                  "aux_head": None if aux_head is None else aux_head.state_dict(),
-                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
-                          ckpt_path)
+    def save():
+        save_checkpoint(ckpt_path, cfg, model, opt, dev, step=step,
+                        aux_head=None if aux_head is None else aux_head.state_dict())
 
     try:
         while step < cfg.steps:
@@ -416,5 +397,5 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         logger.close()
     summary = {"steps": step, "samples": len(rows), "eval_success": final, "model": str(run / "model.pt"),
                "wall_s": time.perf_counter() - t0}
-    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary
