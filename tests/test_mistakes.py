@@ -114,6 +114,24 @@ def test_runs_and_studies_recorded_before_the_env_flags_were_nested_still_resume
     assert (inputs["num_envs"], inputs["image_size"]) == (4, 32) and not {"env", "workers"} & set(inputs)
 
 
+def test_runs_recorded_with_the_flat_backend_flags_resume_on_either_backend(tmp_path):
+    """The Ray backend first recorded backend and ray_address at the top level (--backend, --ray-address); they
+    are --env.backend and --env.ray-address now, which may change when a run resumes and are no stage input."""
+    rl_cfg = dataclasses.replace(rl.presets("ppo")["default"], init="m.pt")
+    for name, cfg, may in (("rl", rl_cfg, rl.MAY_CHANGE_ON_RESUME), ("sft", sft.PRESETS["warmup"],
+                                                                      sft.MAY_CHANGE_ON_RESUME)):
+        cfg = dataclasses.replace(cfg, out=str(tmp_path / name), resume=True)
+        flat = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "env"} | {"backend": "local",
+                                                                                    "ray_address": None}
+        (tmp_path / name).mkdir()
+        atomic_torch_save({"config": flat}, tmp_path / name / "checkpoint.pt")
+        on_ray = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, backend="ray", ray_address="auto"))
+        assert resume_checkpoint(on_ray, may)["config"] == flat
+        assert not {"env", "backend", "ray_address"} & set(study._inputs(on_ray))
+    inputs = study._inputs(eval_run.EvalConfig(env=EnvArgs(backend="ray", ray_address="auto")))
+    assert not {"env", "backend", "ray_address"} & set(inputs) and inputs["num_envs"] == 16
+
+
 def test_rl_resume_refuses_another_init_or_policy_lr_but_may_run_longer(model, tmp_path):
     out = tmp_path / "ppo"
     rl.train_rl(_rl(model, out))

@@ -483,6 +483,25 @@ def test_dpo_rollout_reference_is_the_behaviour_policy():
         rl._validate(dataclasses.replace(cfg, init="x", dpo_reference="frozen"))
 
 
+@pytest.mark.parametrize("normalize, per_step", [("none", 0), ("step", 1), ("token", 7)])
+def test_dpo_normalize_divides_each_trajectorys_log_ratio_by_its_steps_or_tokens(normalize, per_step):
+    model = make_model()
+    ref = rl.frozen(make_model(seed=1))  # a reference unlike the policy: the margin is not 0
+    roll = make_rollout(model, t_len=4, n=2, rewards=[[0, 0], [0, 0], [0, 0], [0, 1.0]])  # row 1 wins
+    roll.valid[3, 0] = False  # the loser ends a step early: 3 valid steps against the winner's 4
+    cfg = rl.RLConfig(algo="dpo", group_size=2, dpo_pairs_per_step=1, dpo_normalize=normalize, dpo_beta=0.5)
+    scale = rl.dpo_scale(roll, [1, 0], normalize)
+    torch.testing.assert_close(scale, torch.tensor([4.0, 3.0]) * per_step if per_step else torch.ones(2))
+    with torch.no_grad():
+        lw, ll = rl._trajectory_logp(model, roll, [1, 0], cfg.temperature)
+        rw, rl_ = rl._trajectory_logp(ref, roll, [1, 0], cfg.temperature)
+    expected = -torch.nn.functional.logsigmoid(0.5 * ((lw - rw) / scale[0] - (ll - rl_) / scale[1])).item()
+    out = rl.dpo_update(model, ref, rl.make_optimizer(model, cfg), roll, cfg, np.random.default_rng(0))
+    assert out["losses/dpo"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="valid: none, step, token"):
+        rl._validate(dataclasses.replace(cfg, init="x", dpo_normalize="mean"))
+
+
 def test_fbc_trains_only_on_the_steps_of_successful_trajectories():
     model = make_model()
     roll = make_rollout(model, t_len=3, n=4, rewards=[[0] * 4, [0.1, 0, 0, 0], [1.1, 0, 0.1, 0]])

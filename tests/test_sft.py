@@ -186,7 +186,9 @@ def test_a_frame_stride_trains_and_caches_only_every_kth_step_of_each_demo(demos
     data = DemoDataset(str(demos))
     rows = data.frame_rows(2)
     starts = np.cumsum([0] + [len(e.actions) for e in data.episodes])[:-1]
-    assert set(starts) <= set(rows) and len(rows) == sum((len(e.actions) + 1) // 2 for e in data.episodes)
+    assert len(rows) == sum(len(range(i % 2, len(e.actions), 2)) for i, e in enumerate(data.episodes))
+    assert set(starts[0::2]) <= set(rows) and not set(starts[1::2]) & set(rows)  # episode i starts at step i % 2
+    assert set(starts[1::2] + 1) <= set(rows)  # so both phases of the expert's motion are trained on
     assert np.array_equal(data.rgb.rows(rows)[1:3], data.rgb[rows[1:3]])
     eff = SmallVLA(VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2,
                              image_encoder="efficientnet"), ActionTokenizer.from_range(-np.ones(7), np.ones(7)))

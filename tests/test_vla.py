@@ -248,3 +248,24 @@ def test_gaussian_token_targets_rank_near_misses_above_far_misses():
     assert sft_loss(near, tokens, 2.0) < sft_loss(far, tokens, 2.0)
     with pytest.raises(ValueError, match="label_sigma"):
         sft_loss(logits, tokens, -1.0)
+
+
+def test_instruction_warm_up_encodes_each_distinct_instruction_once_in_batches():
+    from rl4vla.policy.text import InstructionEncoder
+
+    calls = []
+
+    class FakeMiniLM:  # records the batches; embeddings from the sentence's length
+        def encode(self, batch, **kw):
+            calls.append(list(batch))
+            return np.array([[len(s)] * 384 for s in batch], np.float32)
+
+    enc = InstructionEncoder({"cached": np.zeros(384, np.float32)})
+    enc._model = FakeMiniLM()
+    texts = [f"put object {i % 7} on the plate" for i in range(40)] + ["cached"]
+    enc.warm(texts, batch=3)
+    assert sorted(s for b in calls for s in b) == sorted(set(texts) - {"cached"})  # each once, the cached never
+    assert [len(b) for b in calls] == [3, 3, 1]
+    calls.clear()
+    out = enc(texts)  # training batches now hit the cache only
+    assert calls == [] and out.shape == (41, 384) and out[0, 0] == len(texts[0])

@@ -5,8 +5,10 @@ study (study.py), the shipped prior (prior.py) and the speed benchmarks (speed.p
 presets. The commands run by data and eval take theirs from here: this module sits at the bottom of the stack, so
 those packages import it downward, and the command line builds them without importing the packages first.
 
-`EnvArgs` is the benchmark environment every command that steps scenes nests as `env` (flags --env.num-envs,
---env.workers, --env.image-size); rl4vla.bench.env.env_config turns it into the env's own EnvConfig."""
+`EnvArgs` is the benchmark environment every command that steps scenes nests as `env` (flags --env.backend,
+--env.ray-address, --env.num-envs, --env.workers, --env.image-size); rl4vla.bench.env.env_config turns it into the
+env's own EnvConfig. `EnvBackend`, its first two fields, is what `train sft` nests as `env`: its only scenes are
+those of its in-training evaluations, whose size and workers it sets itself."""
 
 from __future__ import annotations
 
@@ -19,13 +21,28 @@ from rl4vla.protocol import DEMO_SEED, EVAL_TEMPERATURE
 
 
 @dataclass(frozen=True)
-class EnvArgs:
-    """The benchmark environment: how many scenes, stepped by how many processes, seen at what size."""
+class EnvBackend:
+    """Where the env workers run (rl4vla.bench.ray_backend); the results do not depend on it."""
+
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray
+    actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do
+    not depend on it"""
+    ray_address: str | None = None
+    """--env.backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local
+    one"""
+
+
+@dataclass(frozen=True)
+class EnvArgs(EnvBackend):
+    """The benchmark environment: where its workers run, how many scenes, stepped by how many workers, seen at
+    what size."""
 
     num_envs: int = 16
     """scenes stepped in lockstep"""
     workers: int = 2
-    """env worker processes (0 = step every scene in this process)"""
+    """env worker processes, or Ray actors with --env.backend ray (0 = step every scene in this process; ray: one
+    actor)"""
     image_size: int | None = 128
     """square RGB observation size in pixels (16..480); None (RL and `bench policy` only) = the policy's input
     size"""

@@ -28,7 +28,8 @@ from rl4vla.algos.rl import train_rl
 from rl4vla.algos.sft import PRESETS as SFT_PRESETS
 from rl4vla.algos.sft import train_sft
 from rl4vla.bench.conditions import resolve_conditions
-from rl4vla.config import CollectConfig, EnvArgs, EvalConfig
+from rl4vla.bench.ray_backend import check_backend
+from rl4vla.config import CollectConfig, EnvArgs, EnvBackend, EvalConfig
 from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
 from rl4vla.eval.report import write_report
@@ -63,7 +64,7 @@ PRIORS = ("shipped", "fresh", "none")
 # settings that do not change a stage's result: they may differ when a stage is resumed or skipped
 # (device: where the models compute; a stage may resume on another one, see the trainers' MAY_CHANGE_ON_RESUME)
 _NOT_INPUTS = {"out", "data", "init", "resume", "workers", "eval_workers", "progress", "save_manifest", "torch_threads",
-               "device"}
+               "device", "backend", "ray_address"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ class StudyConfig:
     env: EnvArgs = EnvArgs()
     """the scenes of every stage: --env.num-envs stepped in lockstep when collecting, in RL rollouts and in
     evaluation (paper: 64 RL envs); --env.image-size the frame size of demos, models and evaluation (paper: 224 px
-    for OpenVLA); --env.workers may change when resuming"""
+    for OpenVLA); --env.backend where the env workers of demos, RL rollouts and evaluations run (the models train
+    and media render in this process); --env.workers, --env.backend and --env.ray-address may change when
+    resuming"""
     torch_threads: int = 0
     """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
     the tiny debug models on a busy machine); may change when resuming"""
@@ -101,6 +104,9 @@ class StudyConfig:
     test pool)"""
     pretrain_steps: int = 6000
     """--pretrain fresh: optimizer steps of robot pretraining"""
+    pretrain_frame_stride: int = 2
+    """--pretrain fresh: robot pretraining trains on every k-th step of each corpus demo (`train sft
+    --frame-stride`), as the shipped prior did: ~230k of the 20,000 demos' ~460k frames, each encoded once"""
     mix_demos: int = 500
     """robot-pretraining demos mixed into the warm-up (co-training: half of each batch; 0 = none). With
     --pretrain fresh the whole corpus is mixed instead. Co-training kept the warm-up's prior: 0.375-0.41 on 128
@@ -172,7 +178,7 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
     runs = [("warmup", cfg.warmup_steps, cfg.warmup_demos), ("sft", cfg.sft_steps, cfg.sft_demos)]
     if cfg.pretrain == "fresh":
         cost["demos_pretrain"] = cfg.pretrain_demos / v["demos_per_s"]
-        runs.insert(0, ("pretrain", cfg.pretrain_steps, cfg.pretrain_demos))
+        runs.insert(0, ("pretrain", cfg.pretrain_steps, cfg.pretrain_demos / cfg.pretrain_frame_stride))
     elif cfg.mix_demos:
         cost["demos_mix"] = cfg.mix_demos / v["demos_per_s"] + cfg.mix_demos / v["encode_demos_per_s"]
     cost["demos_warmup"] = cfg.warmup_demos / v["demos_per_s"]
@@ -211,12 +217,13 @@ def _validate(cfg: StudyConfig) -> None:
     check_at_least(cfg, ("env.workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
     check_seed(cfg.seed)
     resolve_device(cfg.device)  # --device cuda without a GPU fails now, not at the first training stage
+    check_backend(cfg.env.backend)  # so does --env.backend ray without Ray
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
     if cfg.pretrain not in PRIORS:
         raise ValueError(f"--pretrain must be one of {', '.join(PRIORS)}, got {cfg.pretrain!r}")
     if cfg.pretrain == "fresh":
-        check_at_least(cfg, ("pretrain_demos", "pretrain_steps"))
+        check_at_least(cfg, ("pretrain_demos", "pretrain_steps", "pretrain_frame_stride"))
     check_at_least(cfg, ("mix_demos",), 0)
     if cfg.pretrain == "shipped":
         from rl4vla.policy.pretrained import config
@@ -261,14 +268,16 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         stages.append(Stage(name, {**_inputs(c), "extends": extends}, run, (extends,) if extends else ()))
 
-    def sft(name: str, preset: str, data: str, steps: int, init: str | None, mix: str | None = None) -> None:
+    def sft(name: str, preset: str, data: str, steps: int, init: str | None, mix: str | None = None,
+            frame_stride: int = 1) -> None:
         """init: a stage whose model.pt it starts from, or pretrained:NAME; mix: a demo stage co-trained on."""
         init_path = init if init is None or init.startswith("pretrained:") else str(root / init / "model.pt")
         c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
                                 eval_workers=cfg.env.workers, torch_threads=cfg.torch_threads, init=init_path,
-                                device=cfg.device,
+                                device=cfg.device, frame_stride=frame_stride,
+                                env=EnvBackend(backend=cfg.env.backend, ray_address=cfg.env.ray_address),
                                 **({"mix_data": str(root / mix), "mix_fraction": 0.5} if mix else {}))
 
         def run() -> dict:
@@ -335,7 +344,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     demos("demos_warmup", cfg.warmup_demos)
     demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
     if pretrained:
-        sft(pretrained, "pretrain", "demos_pretrain", cfg.pretrain_steps, None)
+        sft(pretrained, "pretrain", "demos_pretrain", cfg.pretrain_steps, None, frame_stride=cfg.pretrain_frame_stride)
     start = {"fresh": pretrained, "shipped": SHIPPED_PRIOR, "none": None}[cfg.pretrain]
     sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, start, mix)
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")

@@ -152,8 +152,9 @@ def dpo_loss(logp_w: torch.Tensor, ref_logp_w: torch.Tensor, logp_l: torch.Tenso
              beta: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Trajectory-wise DPO: -log sigmoid(beta * [(logpi - logpi_ref)(w) - (logpi - logpi_ref)(l)]).
 
-    All inputs (P,): trajectory log-probs summed over every token of every step of the winner (w) and
-    loser (l), under the policy (with grad) and the frozen reference. Returns (mean loss, fraction of
+    All inputs (P,): trajectory log-probs of the winner (w) and loser (l), under the policy (with grad) and
+    the reference: summed over every token of every step (the study's), or divided by the trajectory's steps
+    or tokens by the caller (`--dpo-normalize`). Returns (mean loss, fraction of
     pairs whose implicit reward margin is positive).
     """
     p = _length("logp_w", logp_w, "P")

@@ -27,7 +27,8 @@ from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.algos.sft import DemoBatches, sft_loss
-from rl4vla.bench.contract import ACTION_LAYOUT
+from rl4vla.bench.contract import ACTION_DIM, ACTION_LAYOUT
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import EnvArgs
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
@@ -51,7 +52,8 @@ class RLConfig:
     """stop after this many env steps (study: RL passed SFT-16k after ~0.4M; its code default 2M)"""
     env: EnvArgs = EnvArgs(image_size=None)
     """the rollout's scenes: --env.num-envs env rows stepped in lockstep (study: 64; 16 on 2 CPU cores), at the
-    policy's input size unless --env.image-size says otherwise"""
+    policy's input size unless --env.image-size says otherwise; --env.backend (and --env.ray-address) also place the
+    evaluation's workers, while the learner stays in this process, on its --device"""
     num_steps: int = 80
     """PPO steps per row per rollout (study: 80 = one episode); GRPO/DPO record one whole episode per row"""
     max_episode_steps: int = 80
@@ -127,6 +129,12 @@ class RLConfig:
     step from the behaviour policy and the reference costs no forward pass)"""
     dpo_pairs_per_step: int = 4
     """DPO preference pairs per optimizer step"""
+    dpo_normalize: str = "none"
+    """DPO log-ratio scale: none (the study's: summed over every token of every step of a trajectory), step
+    (averaged over its valid steps) or token (over its tokens). The sum over 80 steps x 7 tokens puts margins
+    of tens of nats in front of beta 0.1: on one scene the frozen-reference loss on fresh pairs rose to 3-5 with
+    pair accuracy 0.1-0.2 and gradient norms of 60-110 (docs/measurements/rl-ladder.md). A normalised margin
+    is ~80x smaller, so pair it with a larger --dpo-beta"""
     binary_gripper: bool | None = None
     """execute the gripper token as fully open or closed (its sign), the study's convention; False executes the
     bin centre (a sampled middle token half-closes the jaws); None keeps the --init checkpoint's setting"""
@@ -151,7 +159,7 @@ class RLConfig:
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation (seed 1000)"""
     eval_workers: int = 2
-    """env worker processes for evaluation"""
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
     device: str = "auto"
@@ -160,11 +168,12 @@ class RLConfig:
     Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
     """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and --env.workers,
-    --eval-workers, threads, --checkpoint-every and --device may change)"""
+    --eval-workers, threads, --checkpoint-every, --device and --env.backend/--env.ray-address may change)"""
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every", "device")
+MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every", "device",
+                        "env.backend", "env.ray_address")
 
 _DEBUG = RLConfig(preset="debug", env_steps=64, env=EnvArgs(num_envs=4, workers=0, image_size=None), num_steps=8,
                   max_episode_steps=8, minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
@@ -350,6 +359,17 @@ def _reference_logp(ref: SmallVLA | None, roll: Rollout, rows: list[int], cfg: R
         return dict(zip(rows, _trajectory_logp(ref, roll, rows, cfg.temperature)))
 
 
+DPO_NORMALIZE = {"none": 0, "step": 1, "token": ACTION_DIM}  # tokens per step in the divisor (0: no divisor)
+
+
+def dpo_scale(roll: Rollout, rows: list[int], normalize: str) -> torch.Tensor:
+    """(len(rows),) what each row's trajectory log-prob is divided by: 1, its valid steps, or its tokens."""
+    per_step = DPO_NORMALIZE[normalize]
+    if per_step == 0:
+        return torch.ones(len(rows))
+    return torch.as_tensor(roll.valid[:, rows].sum(0) * per_step, dtype=torch.float32).clamp(min=1.0)
+
+
 def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, roll: Rollout, cfg: RLConfig,
                rng: np.random.Generator, anchor: DemoBatches | None = None) -> dict:
     """One round of trajectory-wise DPO on the preference pairs of a rollout of the current policy."""
@@ -359,7 +379,8 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
     if not pairs:
         return out
     rows = sorted({r for p in pairs for r in p})
-    ref_logp = _reference_logp(ref, roll, rows, cfg, model.device)
+    scale = dict(zip(rows, dpo_scale(roll, rows, cfg.dpo_normalize).to(model.device)))
+    ref_logp = {r: lp / scale[r] for r, lp in _reference_logp(ref, roll, rows, cfg, model.device).items()}
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     for _ in range(cfg.epochs):
@@ -368,7 +389,7 @@ def dpo_update(model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer
             chunk = order[c0 : c0 + cfg.dpo_pairs_per_step]
             for k in chunk:
                 w, lo = pairs[k]
-                lw, ll = _trajectory_logp(model, roll, [w, lo], cfg.temperature)
+                lw, ll = _trajectory_logp(model, roll, [w, lo], cfg.temperature) / torch.stack([scale[w], scale[lo]])
                 loss, acc = L.dpo_loss(lw[None], ref_logp[w][None], ll[None], ref_logp[lo][None], cfg.dpo_beta)
                 (loss / len(chunk)).backward()
                 stats["losses/dpo"].append(loss.item())
@@ -424,6 +445,7 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("eval_every", "episode_pool", "env.workers", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
+    check_backend(cfg.env.backend)
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     n = cfg.env.num_envs
@@ -432,6 +454,8 @@ def _validate(cfg: RLConfig) -> Algo:
                          f"{cfg.group_size}, num_envs {n}")
     if cfg.ratio not in ("action", "token"):
         raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
+    if cfg.dpo_normalize not in DPO_NORMALIZE:
+        raise ValueError(f"unknown dpo_normalize {cfg.dpo_normalize!r}; valid: {', '.join(DPO_NORMALIZE)}")
     if cfg.dpo_reference not in ("init", "rollout"):
         raise ValueError(f"unknown dpo_reference {cfg.dpo_reference!r}; valid: init, rollout")
     if cfg.bc_data and cfg.bc_batch < len(cfg.bc_data):
@@ -464,7 +488,8 @@ def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
     dev = model.device
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
-        return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size)
+        return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size,
+                                        cfg.env.backend, cfg.env.ray_address)
 
 
 def train_rl(cfg: RLConfig) -> dict:

@@ -93,16 +93,18 @@ class RunLogger:
             self.tb.close()
 
 
-def evaluate_in_distribution(model, episodes: int, workers: int, image_size: int) -> float:
+def evaluate_in_distribution(model, episodes: int, workers: int, image_size: int, backend: str = "local",
+                             ray_address: str | None = None) -> float:
     """Success of a SmallVLA on the first `episodes` pinned in-distribution episodes of the in-training evaluation
-    seed, at the evaluation temperature (eval's own run_episodes)."""
+    seed, at the evaluation temperature (eval's own run_episodes), in env workers of `backend` (EnvConfig)."""
     from rl4vla.bench.conditions import CONDITIONS, sample_episodes
     from rl4vla.bench.env import EnvConfig, TabletopVecEnv
     from rl4vla.eval.evaluator import run_episodes, summarize
     from rl4vla.policy.vla import VLAPolicy
 
     eps = sample_episodes(CONDITIONS["in-distribution"], TRAIN_EVAL_SEED, episodes)  # pinned, apart from the demos
-    env = TabletopVecEnv(EnvConfig(num_envs=min(16, episodes), workers=workers, image_size=image_size))
+    env = TabletopVecEnv(EnvConfig(num_envs=min(16, episodes), workers=workers, image_size=image_size,
+                                   backend=backend, ray_address=ray_address))
     was_training = model.training
     try:
         res = run_episodes(env, VLAPolicy(model), eps, temperature=EVAL_TEMPERATURE, progress=False)

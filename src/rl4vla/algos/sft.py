@@ -20,6 +20,8 @@ from tyro.conf import Suppress
 
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.bench.contract import GRIPPER
+from rl4vla.bench.ray_backend import check_backend
+from rl4vla.config import EnvBackend
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import atomic_torch_save, check_at_least, check_seed, torch_threads
@@ -66,7 +68,10 @@ class SFTConfig:
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation"""
     eval_workers: int = 2
-    """env worker processes for evaluation"""
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
+    env: EnvBackend = EnvBackend()
+    """where the evaluation's env workers run (--env.backend, --env.ray-address); the model trains in this
+    process, on its --device"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     device: str = "auto"
@@ -74,7 +79,7 @@ class SFTConfig:
     (an error when no GPU is present). Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
     """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers,
-    --checkpoint-every and --device may change)"""
+    --checkpoint-every, --device and --env.backend/--env.ray-address may change)"""
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
@@ -84,7 +89,8 @@ class SFTConfig:
     mix_fraction: float = 0.5
     """share of each batch drawn from --mix-data"""
     frame_stride: int = 1
-    """train on every k-th step of each demo, of --data and --mix-data (1 = every step). Neighbouring steps at
+    """train on every k-th step of each demo (demo i from its step i % k, so every phase of the motion is covered),
+    of --data and --mix-data (1 = every step). Neighbouring steps at
     5 Hz look nearly alike, and with a frozen encoder every kept frame is encoded once (~12k frames a minute on
     2 cores): the shipped prior used 4 on its 20,000-demo corpus (~116k of its ~460k frames)"""
     model: VLAConfig = VLAConfig()
@@ -115,7 +121,8 @@ PRESETS = {
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device")
+MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device", "env.backend",
+                        "env.ray_address")
 
 
 def lr_at(cfg: SFTConfig, step: int) -> float:
@@ -257,6 +264,7 @@ def _validate(cfg: SFTConfig) -> None:
     check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes", "frame_stride"))
     check_at_least(cfg, ("eval_every", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.env.backend)
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
     if cfg.mix_data is not None and not 0 < cfg.mix_fraction < 1:
@@ -318,6 +326,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
     rows = data.frame_rows(cfg.frame_stride)  # the samples trained on; features[j] belongs to rows[j]
     if model.has_frozen_image_encoder and not cfg.augment:  # frozen and un-augmented: encode every frame once
         feats = cached_features(model, data, run / "image_features.pt", rows)
+    model.text.warm(data.instructions, progress=True)  # every distinct instruction encoded once, batched
     mix = mix_tokens = mix_feats = None
     n_mix = 0
     if cfg.mix_data is not None:
@@ -333,6 +342,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         mix_tokens = torch.as_tensor(tokenizer.encode(mix.actions))  # outside the tokenizer's range: clipped
         if feats is not None:
             mix_feats = cached_features(model, mix, run / "mix_features.pt", mix_rows)
+        model.text.warm(mix.instructions, progress=True)
     logger = RunLogger(run, None if ck is None else step)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
@@ -388,9 +398,11 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
                 save()
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 logger.log(step, {"eval/success": evaluate_in_distribution(
-                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)})
+                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size, cfg.env.backend,
+                    cfg.env.ray_address)})
         model.save(str(run / "model.pt"))
-        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size)
+        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size,
+                                         cfg.env.backend, cfg.env.ray_address)
         logger.log(step, {"eval/success": final})
     finally:
         bar.close()

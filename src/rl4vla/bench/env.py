@@ -1,4 +1,4 @@
-"""Batched "put X on Y" environment: N scenes stepped by W worker processes.
+"""Batched "put X on Y" environment: N scenes stepped by W worker processes (or W Ray actors: EnvConfig.backend).
 
 Follows `gymnasium.vector.VectorEnv` (autoreset disabled): `reset(seed, options)`
 returns obs for all N scenes; `options` may pin `episodes` and restrict the reset
@@ -17,7 +17,7 @@ import multiprocessing as mp
 import os
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from rl4vla.bench import perturb
 from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, sample_episode
 from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.bench.task import Task
 
 if TYPE_CHECKING:  # spawned env workers import this module: they need not import the command configs
@@ -51,6 +52,12 @@ class EnvConfig:
     pretraining_assets: bool = False
     """also hold the robot-pretraining corpus' objects, receptacles and tables (collect sets it for those
     sources); benchmark scenes leave them out, as 40 more parked bodies cost ~40% of the physics time"""
+    backend: Literal["local", "ray"] = "local"
+    """where the shards run: local (worker processes on this machine) or ray (one Ray actor per worker, on any node
+    of a Ray cluster: rl4vla.bench.ray_backend); local needs nothing beyond the laptop install"""
+    ray_address: str | None = None
+    """backend ray: the cluster to join (host:port, or auto); None follows Ray's convention: $RAY_ADDRESS when
+    set, else a new local cluster"""
 
 
 def env_config(args: EnvArgs, **settings) -> EnvConfig:
@@ -156,6 +163,7 @@ class TabletopVecEnv(gym.vector.VectorEnv):
             raise ValueError(f"workers must be >= 0, got {config.workers}")
         if not 16 <= config.image_size <= 480:
             raise ValueError(f"image_size must be in [16, 480], got {config.image_size}")
+        check_backend(config.backend, "backend")
         self.config = config
         self.conditions = [c if isinstance(c, Condition) else resolve_conditions([c])[0] for c in conditions]
         self.num_envs = n = config.num_envs
@@ -172,8 +180,13 @@ class TabletopVecEnv(gym.vector.VectorEnv):
         w = min(config.workers, n)
         bounds = np.linspace(0, n, max(w, 1) + 1).astype(int)
         self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._procs, self._conns, self._local = [], [], None
-        if w == 0:
+        self._procs, self._conns, self._local, self._ray = [], [], None, None
+        if config.backend == "ray":  # one actor per shard (at least one: the scenes never run in this process)
+            from rl4vla.bench.ray_backend import RayShards
+
+            self._ray = RayShards([sl.stop - sl.start for sl in self._slices], s, config.max_steps,
+                                  config.early_termination, config.pretraining_assets, config.ray_address)
+        elif w == 0:
             self._local = _Shard(n, s, config.max_steps, config.early_termination, config.pretraining_assets)
         else:
             ctx = mp.get_context("spawn")
@@ -204,6 +217,8 @@ class TabletopVecEnv(gym.vector.VectorEnv):
     def _call(self, cmd: str, per_shard_args: list[tuple]) -> list:
         if self._local is not None:
             return [getattr(self._local, cmd)(*per_shard_args[0])]
+        if self._ray is not None:
+            return self._ray.call(cmd, per_shard_args)
         for c, a in zip(self._conns, per_shard_args):
             c.send((cmd, a))
         return [self._recv(c) for c in self._conns]
@@ -312,6 +327,9 @@ class TabletopVecEnv(gym.vector.VectorEnv):
         if self._local is not None:
             self._local.close()
             self._local = None
+        if getattr(self, "_ray", None) is not None:
+            self._ray.close()
+            self._ray = None
         for c, p in zip(self._conns, self._procs):
             try:
                 c.send(("close", ()))

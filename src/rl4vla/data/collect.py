@@ -11,6 +11,7 @@ from tqdm import tqdm
 from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
 from rl4vla.bench.contract import POSITION, proprio_from_state
 from rl4vla.bench.env import TabletopVecEnv, env_config
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
     FORMAT,
@@ -42,6 +43,7 @@ def collect(cfg: CollectConfig) -> dict:
     check_at_least(cfg, ("episodes", "env.num_envs", "env.image_size"))
     check_at_least(cfg, ("env.workers",), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.env.backend)
     if not 0 <= cfg.noise <= 0.02:
         raise ValueError(f"--noise must be in [0, 0.02] m (the expert moves at most 0.035 m a step), got {cfg.noise}")
     conds = resolve_conditions(cfg.conditions)

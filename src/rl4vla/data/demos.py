@@ -245,18 +245,23 @@ class DemoDataset:
                                f"{len(self.episodes)}")
         self.rgb = LazyFrames(parts, int(self.meta["image_size"]))
         self.actions = np.concatenate([e.actions for e in self.episodes]) if self.episodes else np.zeros((0, 7))
-        self.proprio = np.concatenate([e.proprio for e in self.episodes]) if self.episodes else np.zeros((0, PROPRIO_DIM))
+        self.proprio = (np.concatenate([e.proprio for e in self.episodes]) if self.episodes
+                        else np.zeros((0, PROPRIO_DIM)))
         self.instructions = [e.instruction for e in self.episodes for _ in range(len(e.actions))]
 
     def __len__(self) -> int:
         return len(self.actions)
 
     def frame_rows(self, stride: int = 1) -> np.ndarray:
-        """Sample indices of every `stride`-th step of each episode, starting at its first (all for 1)."""
+        """Sample indices of every `stride`-th step of each episode (all for 1). Episode i starts at its step
+        i % stride, so the kept steps cover every phase of the expert's motion across episodes: the expert's
+        phases fall on fixed steps (its ~23-step episodes turn, descend and grasp at nearly the same steps), and
+        a stride that always starts at step 0 never trains on the steps in between (measured: the prior trained
+        on steps 0, 4, 8, ... predicted the held-out steps' yaw with cross-entropy 1.61 against 0.25)."""
         if stride < 1:
             raise ValueError(f"the frame stride must be >= 1, got {stride}")
-        steps = [np.arange(len(e.actions)) for e in self.episodes]
-        return np.flatnonzero(np.concatenate(steps) % stride == 0) if steps else np.zeros(0, np.int64)
+        steps = [(np.arange(len(e.actions)) + i) % stride for i, e in enumerate(self.episodes)]
+        return np.flatnonzero(np.concatenate(steps) == 0) if steps else np.zeros(0, np.int64)
 
     def episode_frames(self, i: int) -> np.ndarray:
         """(T, H, W, 3) uint8: the frames of episode i, read from its shard."""

@@ -20,6 +20,7 @@ from rl4vla.bench.conditions import (
     write_manifest,
 )
 from rl4vla.bench.env import TabletopVecEnv, env_config
+from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.media import record_media
@@ -70,6 +71,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
     check_device(cfg.device)
+    check_backend(cfg.env.backend)
     if cfg.policy not in BUILTIN_POLICIES:
         resolve_device(cfg.device)  # --device cuda without a GPU fails before the work, not after the manifest
     for path, what in ((cfg.out, "--out"), (cfg.save_manifest, "--save-manifest")):
@@ -132,12 +134,14 @@ def render(cfg: RenderConfig) -> list[Path]:
     check_at_least(cfg, ("env.num_envs", "env.image_size", "sheet_columns"))
     check_at_least(cfg, ("env.workers", "torch_threads"), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.env.backend)
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
     with _policy_threads(cfg):
         index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed,
                              size=cfg.env.image_size, workers=cfg.env.workers, num_envs=cfg.env.num_envs,
-                             sheet_columns=cfg.sheet_columns)
+                             sheet_columns=cfg.sheet_columns, backend=cfg.env.backend,
+                             ray_address=cfg.env.ray_address)
     out = Path(cfg.out)
     return [out / v["file"] for v in index["videos"]] + [out / index["contact_sheet"]]
 
