@@ -9,12 +9,10 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models on a busy 2-core machine: one intra-op thread is ~8x faster than two (no wake-up spins)."""
-    import torch
+    from rl4vla.util import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +31,8 @@ def demos(tmp_path_factory):
     from rl4vla.cli import main
 
     out = tmp_path_factory.mktemp("demos")
-    assert main(["collect", "--out", str(out), "--episodes", "6", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32"]) == 0
+    assert main(["collect", "--out", str(out), "--episodes", "6", "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32"]) == 0
     return out
 
 

@@ -16,8 +16,8 @@ def run_cli(*args, env=None):
 
 
 def test_eval_json_reports_per_condition_success(capsys):
-    assert main(["eval", "--policy", "noop", "--episodes", "2", "--num-envs", "2", "--workers", "0",
-                 "--image-size", "32", "--json"]) == 0
+    assert main(["eval", "--policy", "noop", "--episodes", "2", "--env.num-envs", "2", "--env.workers", "0",
+                 "--env.image-size", "32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     r = out["conditions"]["in-distribution"]
     assert r["episodes"] == 2 and r["success_rate"] == 0.0
@@ -52,7 +52,8 @@ def test_gl_help_names_a_package_per_backend(monkeypatch):
 
 
 def test_render_writes_videos_and_a_contact_sheet(tmp_path):
-    assert main(["render", "--episodes", "1", "--size", "64", "--workers", "0", "--out", str(tmp_path)]) == 0
+    assert main(["render", "--episodes", "1", "--env.image-size", "64", "--env.workers", "0",
+                 "--out", str(tmp_path)]) == 0
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "contact_sheet.png" in files
     assert any(f.endswith((".mp4", ".gif")) and "success" in f for f in files)
@@ -64,7 +65,7 @@ def test_render_writes_videos_and_a_contact_sheet(tmp_path):
 @pytest.mark.parametrize("encoder", ["conv", "efficientnet"])
 def test_bench_policy_json_reports_throughput_and_rollout_step_time(capsys, encoder):
     assert main(["bench", "policy", "--json", "--repeats", "1", "--batch", "4", "--train-batch", "4",
-                 "--rollout-batch", "2", "--model.image-encoder", encoder, "--model.image-size", "64",
+                 "--env.num-envs", "2", "--model.image-encoder", encoder, "--model.image-size", "64",
                  "--model.d-model", "32", "--model.layers", "1", "--model.heads", "2", "--model.patch-grid", "2"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["image_encoder"] == encoder and out["rollout_batch"] == 2

@@ -108,7 +108,7 @@ def test_collect_and_list_the_pretraining_source(tmp_path, capsys):
     from rl4vla.data.demos import DemoDataset
 
     assert main(["collect", "--conditions", "robot-pretraining", "--out", str(tmp_path / "d"), "--episodes", "2",
-                 "--num-envs", "2", "--workers", "0", "--image-size", "32"]) == 0
+                 "--env.num-envs", "2", "--env.workers", "0", "--env.image-size", "32"]) == 0
     data = DemoDataset(tmp_path / "d")
     assert len(data.episodes) == 2 and {e.condition for e in data.episodes} == {"robot-pretraining"}
     assert {e.episode["objects"][0]["name"] for e in data.episodes} <= _split(K.OBJECTS, "pretrain")
@@ -209,8 +209,8 @@ def test_eval_runs_a_user_condition_and_rereuns_a_manifest(tmp_path, capsys):
 
     f = tmp_path / "mine.json"
     f.write_text(json.dumps({"conditions": [{"name": "only-sponge", "objects": ["sponge"]}]}))
-    common = ["--policy", "noop", "--episodes", "2", "--num-envs", "2", "--workers", "0", "--image-size", "32",
-              "--json"]
+    common = ["--policy", "noop", "--episodes", "2", "--env.num-envs", "2", "--env.workers", "0",
+              "--env.image-size", "32", "--json"]
     m = tmp_path / "manifest.json"
     assert main(["eval", "--conditions-file", str(f), "--conditions", "only-sponge", "--save-manifest", str(m),
                  *common]) == 0

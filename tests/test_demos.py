@@ -11,8 +11,8 @@ from rl4vla.data.demos import DatasetError, DemoDataset, Demonstration, keep_mas
 
 
 def _collect(out, n):
-    return main(["collect", "--out", str(out), "--episodes", str(n), "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32"])
+    return main(["collect", "--out", str(out), "--episodes", str(n), "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32"])
 
 
 def test_write_read_round_trip(tmp_path):
@@ -63,8 +63,8 @@ def test_idle_steps_are_dropped_but_gripper_toggles_kept():
 
 def test_collect_refuses_to_mix_settings(tmp_path, capsys):
     assert _collect(tmp_path, 4) == 0
-    assert main(["collect", "--out", str(tmp_path), "--episodes", "8", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "64"]) == 2
+    assert main(["collect", "--out", str(tmp_path), "--episodes", "8", "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "64"]) == 2
     assert "image_size=32" in capsys.readouterr().err
 
 
@@ -90,8 +90,8 @@ def test_noise_injection_perturbs_execution_but_records_the_expert_action(tmp_pa
 
     clean, noisy = tmp_path / "clean", tmp_path / "noisy"
     assert _collect(clean, 4) == 0
-    assert main(["collect", "--out", str(noisy), "--episodes", "4", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32", "--noise", "0.006"]) == 0
+    assert main(["collect", "--out", str(noisy), "--episodes", "4", "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32", "--noise", "0.006"]) == 0
     a, b = DemoDataset(clean), DemoDataset(noisy)
     assert b.meta["noise"] == 0.006 and a.meta["noise"] == 0.0
     pairs = [(i, j) for i, ea in enumerate(a.episodes) for j, eb in enumerate(b.episodes) if ea.episode == eb.episode]
@@ -103,8 +103,8 @@ def test_noise_injection_perturbs_execution_but_records_the_expert_action(tmp_pa
         assert not np.array_equal(ea.proprio[1:3], eb.proprio[1:3])  # the executed actions were perturbed
     # recorded labels are clean expert actions: never beyond the expert's step limit, which noise would exceed
     assert np.linalg.norm(b.actions[:, :3], axis=1).max() <= MAX_STEP + 1e-6
-    assert main(["collect", "--out", str(noisy), "--episodes", "8", "--num-envs", "4", "--workers", "0",
-                 "--image-size", "32"]) == 2
+    assert main(["collect", "--out", str(noisy), "--episodes", "8", "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32"]) == 2
     assert "noise=0.006" in capsys.readouterr().err
     assert main(["collect", "--out", str(tmp_path / "x"), "--noise", "0.5"]) == 2
     assert "--noise must be in [0, 0.02]" in capsys.readouterr().err
@@ -115,8 +115,8 @@ def test_dataset_frames_are_read_lazily_and_index_like_an_array(tmp_path):
     shards hold, with ints, slices, integer arrays (any order, repeats) and negative indices."""
     from rl4vla.data.demos import DemoDataset, LazyFrames, read_shard
 
-    main(["collect", "--out", str(tmp_path / "d"), "--episodes", "3", "--num-envs", "2", "--workers", "0",
-          "--image-size", "32"])
+    main(["collect", "--out", str(tmp_path / "d"), "--episodes", "3", "--env.num-envs", "2", "--env.workers", "0",
+          "--env.image-size", "32"])
     data = DemoDataset(tmp_path / "d")
     full = np.concatenate([e.rgb for name in data.meta["shards"] for e in read_shard(tmp_path / "d" / name)])
     assert isinstance(data.rgb, LazyFrames) and all(e.rgb is None for e in data.episodes)

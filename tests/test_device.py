@@ -11,12 +11,14 @@ import torch
 from rl4vla import study
 from rl4vla.algos import rl, sft
 from rl4vla.cli import main
+from rl4vla.config import EnvArgs
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.util import on_cpu, resolve_device, resume_checkpoint
 
 CUDA = torch.cuda.is_available()
 TINY = VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2)
+RL_ENV = EnvArgs(num_envs=2, workers=0, image_size=None)  # at the policy's input size
 EFFNET = VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet",
                    keypoints=2, encoder_stride=16, encoder_precision="bfloat16")
 TEXTS = ["put carrot on plate", "put banana on plate"]
@@ -81,7 +83,7 @@ def test_the_device_may_change_on_resume_and_is_no_study_stage_input():
 # ----- SFT from the command line ------------------------------------------------------------
 def test_sft_runs_with_device_cpu_and_auto_and_refuses_cuda_without_a_gpu(demos, tmp_path, no_gpu, capsys):
     def train(name, *flags):
-        return main(["train", "sft", "--preset", "debug", "--data", str(demos), "--out", str(tmp_path / name),
+        return main(["train", "sft", "debug", "--data", str(demos), "--out", str(tmp_path / name),
                      "--steps", "2", "--eval-episodes", "2", "--eval-workers", "0", *flags])
 
     assert train("cpu", "--device", "cpu") == 0
@@ -175,7 +177,7 @@ def test_sft_and_rl_train_on_cuda_and_their_checkpoints_load_on_cpu(demos, tmp_p
     assert sft.train_sft(more)["steps"] == 2
 
     cfg = dataclasses.replace(rl.presets("ppo")["debug"], init=summary["model"], out=str(tmp_path / "ppo"),
-                              num_envs=2, num_steps=4, max_episode_steps=4, env_steps=8, eval_episodes=2,
+                              env=RL_ENV, num_steps=4, max_episode_steps=4, env_steps=8, eval_episodes=2,
                               device="cuda")
     out = rl.train_rl(cfg)
     ck = torch.load(tmp_path / "ppo" / "checkpoint.pt", weights_only=False)
@@ -185,5 +187,5 @@ def test_sft_and_rl_train_on_cuda_and_their_checkpoints_load_on_cpu(demos, tmp_p
         torch.testing.assert_close(loaded[k], v, rtol=0, atol=0)
     assert SmallVLA.load(out["model"]).act(obs, 0.0).actions.shape == (3, 7)  # acts on the CPU
     dpo = dataclasses.replace(rl.presets("dpo")["debug"], init=summary["model"], out=str(tmp_path / "dpo"),
-                              num_envs=2, max_episode_steps=4, env_steps=8, eval_episodes=2, device="cuda")
+                              env=RL_ENV, max_episode_steps=4, env_steps=8, eval_episodes=2, device="cuda")
     assert rl.train_rl(dpo)["env_steps"] >= 8

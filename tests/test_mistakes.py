@@ -16,26 +16,26 @@ import pytest
 import torch
 
 from rl4vla import study
-from rl4vla.algos import rl, sft
+from rl4vla.algos import rl, rundir, sft
 from rl4vla.bench import conditions as C
 from rl4vla.cli import main
+from rl4vla.config import EnvArgs
 from rl4vla.data.demos import DatasetError, DemoDataset
 from rl4vla.eval import run as eval_run
 from rl4vla.eval.results import load_results
 from rl4vla.policy.vla import VLAConfig
-from rl4vla.util import MAX_AUTO_THREADS, usable_cpus
+from rl4vla.util import MAX_AUTO_THREADS, atomic_torch_save, resume_checkpoint, torch_threads, usable_cpus
 
 TINY = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2)
-EVAL = ["--episodes", "1", "--num-envs", "1", "--workers", "0", "--image-size", "32"]
+RL_ENV = EnvArgs(num_envs=4, workers=0, image_size=None)  # at the policy's input size
+EVAL = ["--episodes", "1", "--env.num-envs", "1", "--env.workers", "0", "--env.image-size", "32"]
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny models on a busy machine run fastest on one thread (auto threads never go above it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _sft(data, out, **kw):
 
 
 def _rl(init, out, **kw):
-    base = dataclasses.replace(rl.presets("ppo")["debug"], init=init, out=str(out), num_envs=4, num_steps=6,
+    base = dataclasses.replace(rl.presets("ppo")["debug"], init=init, out=str(out), env=RL_ENV, num_steps=6,
                                max_episode_steps=6, env_steps=24, eval_episodes=1)
     return dataclasses.replace(base, **kw)
 
@@ -100,6 +100,38 @@ def test_sft_resume_refuses_changed_settings_but_not_threads_or_workers(demos, t
     assert json.loads((out / "config.json").read_text())["eval_workers"] == 1  # recorded
 
 
+def test_runs_and_studies_recorded_before_the_env_flags_were_nested_still_resume(tmp_path):
+    """Earlier rl4vla recorded num_envs and workers at the top level of a run's config (checkpoint, config.json)
+    and of the study's stage inputs; they compare with --env.num-envs and --env.workers now."""
+    cfg = dataclasses.replace(rl.presets("ppo")["default"], init="m.pt", out=str(tmp_path), resume=True)
+    legacy = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "env"} | {"num_envs": 16, "workers": 2}
+    atomic_torch_save({"config": legacy}, tmp_path / "checkpoint.pt")
+    fewer_workers = dataclasses.replace(cfg, env=EnvArgs(workers=0, image_size=None))
+    assert resume_checkpoint(fewer_workers, rl.MAY_CHANGE_ON_RESUME)["config"] == legacy
+    with pytest.raises(ValueError, match="--env.num-envs 16 -> 32"):
+        resume_checkpoint(dataclasses.replace(cfg, env=EnvArgs(num_envs=32, image_size=None)), rl.MAY_CHANGE_ON_RESUME)
+    inputs = study._inputs(eval_run.EvalConfig(env=EnvArgs(num_envs=4, workers=0, image_size=32)))
+    assert (inputs["num_envs"], inputs["image_size"]) == (4, 32) and not {"env", "workers"} & set(inputs)
+
+
+def test_runs_recorded_with_the_flat_backend_flags_resume_on_either_backend(tmp_path):
+    """The Ray backend first recorded backend and ray_address at the top level (--backend, --ray-address); they
+    are --env.backend and --env.ray-address now, which may change when a run resumes and are no stage input."""
+    rl_cfg = dataclasses.replace(rl.presets("ppo")["default"], init="m.pt")
+    for name, cfg, may in (("rl", rl_cfg, rl.MAY_CHANGE_ON_RESUME), ("sft", sft.PRESETS["warmup"],
+                                                                      sft.MAY_CHANGE_ON_RESUME)):
+        cfg = dataclasses.replace(cfg, out=str(tmp_path / name), resume=True)
+        flat = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "env"} | {"backend": "local",
+                                                                                    "ray_address": None}
+        (tmp_path / name).mkdir()
+        atomic_torch_save({"config": flat}, tmp_path / name / "checkpoint.pt")
+        on_ray = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, backend="ray", ray_address="auto"))
+        assert resume_checkpoint(on_ray, may)["config"] == flat
+        assert not {"env", "backend", "ray_address"} & set(study._inputs(on_ray))
+    inputs = study._inputs(eval_run.EvalConfig(env=EnvArgs(backend="ray", ray_address="auto")))
+    assert not {"env", "backend", "ray_address"} & set(inputs) and inputs["num_envs"] == 16
+
+
 def test_rl_resume_refuses_another_init_or_policy_lr_but_may_run_longer(model, tmp_path):
     out = tmp_path / "ppo"
     rl.train_rl(_rl(model, out))
@@ -116,7 +148,7 @@ def test_rl_resume_refuses_another_init_or_policy_lr_but_may_run_longer(model, t
 # ----- 2. output paths are checked before the work ------------------------------------------
 @pytest.mark.parametrize("command", [["eval"], ["render"], ["report", "nothing.json"], ["collect"],
                                      ["train", "sft", "--data", "nowhere"], ["train", "ppo", "--init", "nowhere.pt"],
-                                     ["study", "--preset", "debug"]])
+                                     ["study", "debug"]])
 def test_every_command_refuses_an_output_path_under_a_file_before_working(command, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(eval_run, "run_episodes", None)  # eval or render working would crash on this
     blocker = tmp_path / "a-file"
@@ -144,8 +176,8 @@ def test_results_that_cannot_be_written_at_the_end_are_saved_elsewhere(tmp_path,
 
     monkeypatch.setattr(eval_run, "run_episodes", then_out_becomes_a_directory)
     monkeypatch.chdir(tmp_path)
-    cfg = eval_run.EvalConfig(policy="expert", episodes=1, num_envs=1, workers=0, image_size=32, out=str(out),
-                              progress=False)
+    cfg = eval_run.EvalConfig(policy="expert", episodes=1, env=EnvArgs(num_envs=1, workers=0, image_size=32),
+                              out=str(out), progress=False)
     with pytest.raises(RuntimeError, match=f"cannot write --out {out}.*saved to .*rescued-") as e:
         eval_run.evaluate(cfg)
     saved = str(e.value).split("saved to ")[1].split(" instead")[0]
@@ -169,7 +201,7 @@ def test_a_corrupt_shard_is_recollected_by_following_the_message(demos, tmp_path
     shard.unlink()  # following the message: delete it, run the command
     cmd = shlex.split(msg.split("`")[1])
     assert cmd[:2] == ["rl4vla", "collect"]
-    assert main([*cmd[1:], "--workers", "0"]) == 0
+    assert main([*cmd[1:], "--env.workers", "0"]) == 0
     after = DemoDataset(data)
     assert after.meta == meta  # the same dataset: no episode added, the same counts and percentiles
     for a, b in zip(before.episodes, after.episodes, strict=True):
@@ -177,7 +209,7 @@ def test_a_corrupt_shard_is_recollected_by_following_the_message(demos, tmp_path
     assert sft.train_sft(_sft(data, tmp_path / "run", steps=2))["steps"] == 2
     shard.write_bytes(blob[:100])  # a truncated shard left in place: collect notices it by itself
     capsys.readouterr()
-    assert main([*cmd[1:], "--workers", "0"]) == 0
+    assert main([*cmd[1:], "--env.workers", "0"]) == 0
     assert "re-collecting" in capsys.readouterr().err
     assert len(DemoDataset(data).episodes) == len(before.episodes)
 
@@ -205,8 +237,8 @@ def test_bad_conditions_files_get_one_line(text, message, tmp_path, capsys):
     (["train", "sft", "--steps", "0"], "--steps must be >= 1, got 0"),  # no untrained model.pt "as if trained"
     (["train", "sft", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1, got 0"),
     (["train", "ppo", "--init", "x.pt", "--eval-episodes", "0"], "--eval-episodes must be >= 1, got 0"),
-    (["eval", "--num-envs", "0"], "--num-envs must be >= 1, got 0"),
-    (["collect", "--num-envs", "0"], "--num-envs must be >= 1, got 0"),
+    (["eval", "--env.num-envs", "0"], "--env.num-envs must be >= 1, got 0"),
+    (["collect", "--env.num-envs", "0"], "--env.num-envs must be >= 1, got 0"),
     (["eval", "--temperature", "-1", *EVAL], "--temperature must be >= 0 (0 = greedy), got -1"),
 ])
 def test_sizes_below_their_minimum_get_one_line(args, message, tmp_path, capsys, monkeypatch):
@@ -217,7 +249,7 @@ def test_sizes_below_their_minimum_get_one_line(args, message, tmp_path, capsys,
 def test_study_out_naming_a_file_gets_one_line(tmp_path, capsys):
     f = tmp_path / "notes.txt"
     f.write_text("")
-    assert "is a file, not a directory" in _one_line_error(capsys, ["study", "--preset", "debug", "--out", str(f)])
+    assert "is a file, not a directory" in _one_line_error(capsys, ["study", "debug", "--out", str(f)])
 
 
 def test_a_torch_file_that_is_no_checkpoint_gets_one_line(tmp_path, capsys):
@@ -232,7 +264,7 @@ def test_resuming_a_truncated_checkpoint_names_the_file_and_what_to_do(demos, tm
     sft.train_sft(_sft(demos, run, steps=1))
     ckpt = run / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
-    err = _one_line_error(capsys, ["train", "sft", "--preset", "debug", "--data", str(demos), "--out", str(run),
+    err = _one_line_error(capsys, ["train", "sft", "debug", "--data", str(demos), "--out", str(run),
                                    "--resume"])
     assert f"cannot resume: {ckpt} is truncated or corrupt" in err and "delete it" in err
 
@@ -243,8 +275,8 @@ def test_resuming_a_truncated_checkpoint_names_the_file_and_what_to_do(demos, tm
                                                      "4294967295]"),
     (["eval", "--seeds", "-1", *EVAL], "--seeds -1 is out of range"),
     (["eval", "--seeds", str(10**20), *EVAL], "is out of range"),
-    (["collect", "--seed", "-1", "--episodes", "1", "--num-envs", "1", "--workers", "0", "--image-size", "32"],
-     "--seed -1 is out of range"),
+    (["collect", "--seed", "-1", "--episodes", "1", "--env.num-envs", "1", "--env.workers", "0",
+      "--env.image-size", "32"], "--seed -1 is out of range"),
     (["train", "sft", "--seed", str(2**32)], "--seed 4294967296 is out of range"),
 ])
 def test_seeds_outside_32_bits_are_refused(args, message, capsys, monkeypatch, tmp_path):
@@ -289,7 +321,7 @@ def test_sft_metrics_have_no_repeated_steps_after_a_resume(demos, tmp_path, monk
 def test_rl_metrics_have_no_repeated_steps_after_a_resume_or_a_restart(model, tmp_path, monkeypatch):
     out = tmp_path / "ppo"
     cfg = _rl(model, out, env_steps=72, checkpoint_every=2)  # rollouts log at 24, 48, 72; checkpoints at 48, 72
-    real, saves = rl.atomic_torch_save, []
+    real, saves = rundir.atomic_torch_save, []
 
     def dies_at_the_second_checkpoint(obj, path):
         saves.append(path)
@@ -297,10 +329,10 @@ def test_rl_metrics_have_no_repeated_steps_after_a_resume_or_a_restart(model, tm
             raise KeyboardInterrupt("simulated kill")
         real(obj, path)
 
-    monkeypatch.setattr(rl, "atomic_torch_save", dies_at_the_second_checkpoint)
+    monkeypatch.setattr(rundir, "atomic_torch_save", dies_at_the_second_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         rl.train_rl(cfg)
-    monkeypatch.setattr(rl, "atomic_torch_save", real)
+    monkeypatch.setattr(rundir, "atomic_torch_save", real)
     rl.train_rl(dataclasses.replace(cfg, resume=True))
     rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["step"] for r in rows if "train/updates" in r] == [24, 48, 72]

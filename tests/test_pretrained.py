@@ -58,7 +58,7 @@ def test_export_writes_safe_files_that_load_to_the_same_model(tmp_path, capsys):
 def test_unknown_pretrained_names_say_what_is_shipped(tmp_path, capsys):
     with pytest.raises(ValueError, match="no shipped pretrained model 'nope'; shipped: "):
         SmallVLA.load("pretrained:nope")
-    assert main(["eval", "--policy", "pretrained:nope", "--episodes", "1", "--workers", "0"]) == 2
+    assert main(["eval", "--policy", "pretrained:nope", "--episodes", "1", "--env.workers", "0"]) == 2
     assert "no shipped pretrained model 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not a pretrained model folder"):
         SmallVLA.load(str(tmp_path))

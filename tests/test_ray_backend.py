@@ -1,4 +1,5 @@
-"""The Ray backend (`--backend ray`): env shards as Ray actors give the local backend's observations and results.
+"""The Ray backend (`--env.backend ray`): env shards as Ray actors give the local backend's observations and
+results.
 
 Runs on a local Ray cluster on the CPU (skipped when Ray, the optional extra `rl4vla[ray]`, is not installed).
 """
@@ -12,7 +13,7 @@ import pytest
 from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.cli import main
-from rl4vla.config import EvalConfig
+from rl4vla.config import EnvArgs, EvalConfig
 from rl4vla.eval.run import evaluate
 
 CONDITIONS = ["in-distribution", "unseen-table"]
@@ -58,11 +59,12 @@ def test_ray_shards_step_like_local_ones(ray_cluster):
 
 def test_ray_eval_writes_the_local_results_file(ray_cluster, tmp_path):
     """2 conditions x 4 pinned episodes of the scripted expert in two shards: the same results file either way."""
-    cfg = EvalConfig(policy="expert", conditions=tuple(CONDITIONS), episodes=4, seeds=(3,), num_envs=4, workers=2,
-                     image_size=32, progress=False)
+    cfg = EvalConfig(policy="expert", conditions=tuple(CONDITIONS), episodes=4, seeds=(3,),
+                     env=EnvArgs(num_envs=4, workers=2, image_size=32), progress=False)
     docs = {}
     for backend in ("local", "ray"):
-        evaluate(dataclasses.replace(cfg, backend=backend, out=str(tmp_path / f"{backend}.json")))
+        env = dataclasses.replace(cfg.env, backend=backend)
+        evaluate(dataclasses.replace(cfg, env=env, out=str(tmp_path / f"{backend}.json")))
         docs[backend] = json.loads((tmp_path / f"{backend}.json").read_text())
         for timing in ("wall_s", "created"):
             docs[backend].pop(timing)
@@ -80,6 +82,6 @@ def test_backend_names_and_the_missing_extra(monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     with pytest.raises(RuntimeError, match=r"pip install 'rl4vla\[ray\]'"):
-        evaluate(EvalConfig(policy="noop", episodes=1, backend="ray"))
-    assert main(["train", "ppo", "--init", "x.pt", "--backend", "ray"]) == 2  # one line, before any work
+        evaluate(EvalConfig(policy="noop", episodes=1, env=EnvArgs(backend="ray")))
+    assert main(["train", "ppo", "--init", "x.pt", "--env.backend", "ray"]) == 2  # one line, before any work
     assert "pip install 'rl4vla[ray]'" in capsys.readouterr().err

@@ -179,7 +179,7 @@ def test_report_cli_rejects_label_count_mismatch(tmp_path, pair, capsys):
 
 def test_tiny_real_eval_writes_results_that_load_and_replay(tmp_path, capsys):
     args = ["eval", "--policy", "noop", "--conditions", "in-distribution", "unseen-table", "--episodes", "2",
-            "--seeds", "0", "1", "--workers", "0", "--num-envs", "4", "--image-size", "32", "--no-progress"]
+            "--seeds", "0", "1", "--env.workers", "0", "--env.num-envs", "4", "--env.image-size", "32", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "r.json"), "--save-manifest", str(tmp_path / "m.json")]) == 0
     assert "in-distribution" in capsys.readouterr().out  # the table
     doc = load_results(tmp_path / "r.json")
@@ -187,8 +187,8 @@ def test_tiny_real_eval_writes_results_that_load_and_replay(tmp_path, capsys):
     assert doc["manifest_hash"] == manifest_hash(eps) == manifest_hash(read_manifest(str(tmp_path / "m.json")))
     assert doc["outcomes"]["success"] == [0] * 8 and doc["seeds"] == [0, 1]
     assert doc["conditions"]["unseen-table"]["dimension"] == "vision" and doc["wall_s"] > 0
-    assert main(["eval", "--policy", "noop", "--manifest", str(tmp_path / "m.json"), "--workers", "0",
-                 "--image-size", "32", "--no-progress", "--out", str(tmp_path / "r2.json")]) == 0
+    assert main(["eval", "--policy", "noop", "--manifest", str(tmp_path / "m.json"), "--env.workers", "0",
+                 "--env.image-size", "32", "--no-progress", "--out", str(tmp_path / "r2.json")]) == 0
     assert load_results(tmp_path / "r2.json")["outcomes"] == doc["outcomes"]
 
 

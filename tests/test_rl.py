@@ -14,12 +14,14 @@ from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.bench.conditions import CONDITIONS, sample_episodes
 from rl4vla.bench.contract import ACTION_LAYOUT
 from rl4vla.cli import main
+from rl4vla.config import EnvArgs
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.sim import assets as A
 from rl4vla.sim import catalog as C
 
 CFG = VLAConfig(image_size=32, d_model=32, layers=1, heads=2, patch_grid=2)
+RL_ENV = EnvArgs(num_envs=4, workers=0, image_size=None)  # at the policy's input size
 TEXTS = [C.TRAIN_TEMPLATE.format(object=o, receptacle=r)
          for o in A.split_names(C.OBJECTS, "train") for r in A.split_names(C.RECEPTACLES, "train")]
 
@@ -329,7 +331,7 @@ def init_ckpt(tmp_path_factory):
 
 
 def _cfg(algo, init, out, **kw):
-    base = dataclasses.replace(rl.presets(algo)["debug"], init=init, out=str(out), num_envs=4, num_steps=6,
+    base = dataclasses.replace(rl.presets(algo)["debug"], init=init, out=str(out), env=RL_ENV, num_steps=6,
                                max_episode_steps=6, env_steps=24, eval_episodes=2)
     return dataclasses.replace(base, **kw)
 
@@ -369,13 +371,13 @@ def test_grpo_and_dpo_debug_runs(init_ckpt, tmp_path, algo):
 
 
 def test_cli_rejects_unknown_presets_and_algorithms(capsys, init_ckpt):
-    assert main(["train", "ppo", "--preset", "nope"]) == 2
+    assert main(["train", "ppo", "nope"]) == 2
     assert "valid: debug, default" in capsys.readouterr().err
     assert main(["train", "a2c"]) == 2
     assert "ppo" in capsys.readouterr().err
     with pytest.raises(ValueError, match="valid: ppo, grpo, dpo"):
         rl.train_rl(rl.RLConfig(algo="a2c", init=init_ckpt))
-    assert main(["train", "grpo", "--preset", "debug", "--init", init_ckpt, "--algo", "dpo"]) == 2
+    assert main(["train", "grpo", "debug", "--init", init_ckpt, "--algo", "dpo"]) == 2
     assert "instead of --algo" in capsys.readouterr().err
 
 

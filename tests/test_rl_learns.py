@@ -17,6 +17,7 @@ import torch
 from rl4vla.algos import rl
 from rl4vla.algos.rollout import EpisodeStream
 from rl4vla.bench.conditions import CONDITIONS
+from rl4vla.config import EnvArgs
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
 from rl4vla.sim import assets as A
@@ -92,13 +93,14 @@ def warmed_up_model(seed: int = 0) -> SmallVLA:
 def success_curve(algo: str, updates: int, **overrides) -> list[float]:
     """Success of each rollout of `updates` iterations of the trainer on the side bandit."""
     model = warmed_up_model()
-    settings = {"num_envs": 32, "num_steps": STEPS, "max_episode_steps": STEPS, "minibatch_size": 8,
+    settings = {"env": EnvArgs(num_envs=32, workers=0, image_size=None), "num_steps": STEPS,
+                "max_episode_steps": STEPS, "minibatch_size": 8,
                 "grad_accum": 1, "policy_lr": 1e-3, "init": "(in memory)"}
     cfg = dataclasses.replace(rl.PRESETS[algo]["default"], **{**settings, **overrides})
     rl._validate(cfg)
     ref = rl.frozen(model) if algo == "dpo" and cfg.dpo_reference == "init" else None
     opt = rl.make_optimizer(model, cfg)
-    env = SideBandit(cfg.num_envs)
+    env = SideBandit(cfg.env.num_envs)
     stream = EpisodeStream(CONDITIONS["in-distribution"], cfg.episode_seed)
     curve = []
     for u in range(updates):

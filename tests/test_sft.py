@@ -65,15 +65,15 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monke
 
 def test_trained_checkpoint_evaluates_from_the_command_line(demos, tmp_path, capsys):
     sft.train_sft(_cfg(demos, tmp_path / "run", steps=2))
-    assert main(["eval", "--policy", str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--num-envs", "2",
-                 "--workers", "0", "--image-size", "32", "--json"]) == 0
+    assert main(["eval", "--policy", str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--env.num-envs", "2",
+                 "--env.workers", "0", "--env.image-size", "32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["conditions"]["in-distribution"]["episodes"] == 2
 
 
 def test_presets_and_bad_preset(capsys):
     assert set(sft.PRESETS) == {"debug", "warmup", "pretrain", "sft"}
-    assert main(["train", "sft", "--preset", "nope"]) == 2
+    assert main(["train", "sft", "nope"]) == 2
     assert "valid: debug, warmup, pretrain, sft" in capsys.readouterr().err
 
 
@@ -103,8 +103,8 @@ def test_co_training_fills_the_stated_share_of_every_batch_from_the_mix_dataset(
     from rl4vla.data.demos import DemoDataset
 
     mix = tmp_path / "mix"
-    assert main(["collect", "--out", str(mix), "--conditions", "robot-pretraining", "--episodes", "2", "--num-envs",
-                 "2", "--workers", "0", "--image-size", "32"]) == 0
+    assert main(["collect", "--out", str(mix), "--conditions", "robot-pretraining", "--episodes", "2", "--env.num-envs",
+                 "2", "--env.workers", "0", "--env.image-size", "32"]) == 0
     own, other = set(DemoDataset(str(demos)).instructions), set(DemoDataset(str(mix)).instructions)
     assert not own & other  # the pretraining objects never appear in the benchmark's demos
     seen = []

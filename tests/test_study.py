@@ -92,7 +92,7 @@ def test_rerun_skips_every_stage(run, capsys):
     root = run["root"]
     before = _files(root)
     t0 = time.perf_counter()
-    assert main(["study", "--preset", "debug", "--out", str(root)]) == 0
+    assert main(["study", "debug", "--out", str(root)]) == 0
     assert time.perf_counter() - t0 < 15
     assert _files(root) == before  # nothing rewritten: models, results, report, stages.json
     assert f"{root}/report/report.md" in capsys.readouterr().out
@@ -101,7 +101,7 @@ def test_rerun_skips_every_stage(run, capsys):
 def test_other_settings_for_an_existing_study_are_refused(run, capsys):
     root = run["root"]
     before = _files(root)
-    assert main(["study", "--preset", "quick", "--out", str(root)]) == 2
+    assert main(["study", "quick", "--out", str(root)]) == 2
     err = capsys.readouterr().err
     assert "recorded preset 'debug', asked preset 'quick'" in err and "demos_warmup" in err and "--out" in err
     with pytest.raises(ValueError, match="stage 'eval_sft' differs in episodes: 1 -> 2"):

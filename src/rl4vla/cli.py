@@ -74,32 +74,40 @@ def _export(args):
     print(json.dumps({k: v for k, v in prov.items() if k != "probe"}, indent=1))
 
 
-def _preset(args: list[str], presets: dict, default: str):
-    """The config of the preset named by --preset (flags given explicitly override its fields)."""
-    name = default
-    for i, a in enumerate(args):
-        if a == "--preset" and i + 1 < len(args):
-            name = args[i + 1]
-        elif a.startswith("--preset="):
-            name = a.split("=", 1)[1]
-    if name not in presets:
-        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(presets)}")
-    return presets[name]
+# what each preset is for, shown by `rl4vla train sft --help` and the like
+PRESET_HELP = {
+    "sft": {"debug": "a tiny VLA for 20 steps (tests)", "warmup": "1,500 steps: the warm-up on its 140 demos",
+            "pretrain": "6,000 steps: robot pretraining on the corpus", "sft": "16,000 steps: the SFT baseline"},
+    "rl": {"debug": "tiny budgets, every scene in this process (tests)",
+           "default": "the study's recipe at the scale of 2 CPU cores"},
+    "study": {"debug": "CI, ~1-2 min", "quick": "<= 25 min on 2 cores", "standard": "<= 3 h on 2 cores"},
+}
+
+
+def _with_preset(args: list[str], presets: dict, default: str, prog: str, help_: dict[str, str]):
+    """tyro's overridable configs: one subcommand per preset, whose defaults are that preset's values, every field
+    still a flag (`rl4vla train sft pretrain --steps 100`); without a preset name the default preset's flags apply
+    directly (`rl4vla train sft --steps 100`)."""
+    if args and not args[0].startswith("-") and args[0] not in presets:
+        raise ValueError(f"unknown preset {args[0]!r}; valid: {', '.join(presets)}")
+    if "--preset" in args or any(a.startswith("--preset=") for a in args):
+        raise ValueError(f"presets are subcommands now: {prog} NAME [flags], NAME one of {', '.join(presets)}")
+    choice = tyro.extras.subcommand_type_from_defaults(presets, help_, prefix_names=False)
+    return tyro.cli(choice, default=presets[default], args=args, prog=prog, config=(tyro.conf.CascadeSubcommandArgs,))
 
 
 def _train_sft(args):
-    from rl4vla.algos.sft import PRESETS, SFTConfig, train_sft
+    from rl4vla.algos.sft import PRESETS, train_sft
 
-    cfg = tyro.cli(SFTConfig, default=_preset(args, PRESETS, "warmup"), args=args, prog="rl4vla train sft")
+    cfg = _with_preset(args, PRESETS, "warmup", "rl4vla train sft", PRESET_HELP["sft"])
     print(json.dumps(train_sft(cfg)))
 
 
 def _train_rl(algo: str):
     def run(args):
-        from rl4vla.algos.rl import RLConfig, presets, train_rl
+        from rl4vla.algos.rl import presets, train_rl
 
-        cfg = tyro.cli(RLConfig, default=_preset(args, presets(algo), "default"), args=args,
-                       prog=f"rl4vla train {algo}")
+        cfg = _with_preset(args, presets(algo), "default", f"rl4vla train {algo}", PRESET_HELP["rl"])
         if cfg.algo != algo:
             raise ValueError(f"`rl4vla train {algo}` runs {algo}; use `rl4vla train {cfg.algo}` instead of --algo")
         print(json.dumps(train_rl(cfg)))
@@ -108,9 +116,9 @@ def _train_rl(algo: str):
 
 
 def _study(args):
-    from rl4vla.study import PRESETS, StudyConfig, run_study
+    from rl4vla.study import PRESETS, run_study
 
-    cfg = tyro.cli(StudyConfig, default=_preset(args, PRESETS, "quick"), args=args, prog="rl4vla study")
+    cfg = _with_preset(args, PRESETS, "quick", "rl4vla study", PRESET_HELP["study"])
     try:
         run_study(cfg)
     except KeyboardInterrupt:

@@ -3,7 +3,12 @@
 The rule: a command's config lives beside the code that runs it. The trainers (algos/sft.py, algos/rl.py), the
 study (study.py), the shipped prior (prior.py) and the speed benchmarks (speed.py) keep theirs, with their
 presets. The commands run by data and eval take theirs from here: this module sits at the bottom of the stack, so
-those packages import it downward, and the command line builds them without importing the packages first."""
+those packages import it downward, and the command line builds them without importing the packages first.
+
+`EnvArgs` is the benchmark environment every command that steps scenes nests as `env` (flags --env.backend,
+--env.ray-address, --env.num-envs, --env.workers, --env.image-size); rl4vla.bench.env.env_config turns it into the
+env's own EnvConfig. `EnvBackend`, its first two fields, is what `train sft` nests as `env`: its only scenes are
+those of its in-training evaluations, whose size and workers it sets itself."""
 
 from __future__ import annotations
 
@@ -13,6 +18,34 @@ from typing import Annotated, Literal
 from tyro.conf import Positional, arg
 
 from rl4vla.protocol import DEMO_SEED, EVAL_TEMPERATURE
+
+
+@dataclass(frozen=True)
+class EnvBackend:
+    """Where the env workers run (rl4vla.bench.ray_backend); the results do not depend on it."""
+
+    backend: Literal["local", "ray"] = "local"
+    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray
+    actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do
+    not depend on it"""
+    ray_address: str | None = None
+    """--env.backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local
+    one"""
+
+
+@dataclass(frozen=True)
+class EnvArgs(EnvBackend):
+    """The benchmark environment: where its workers run, how many scenes, stepped by how many workers, seen at
+    what size."""
+
+    num_envs: int = 16
+    """scenes stepped in lockstep"""
+    workers: int = 2
+    """env worker processes, or Ray actors with --env.backend ray (0 = step every scene in this process; ray: one
+    actor)"""
+    image_size: int | None = 128
+    """square RGB observation size in pixels (16..480); None (RL and `bench policy` only) = the policy's input
+    size"""
 
 
 @dataclass(frozen=True)
@@ -28,18 +61,8 @@ class EvalConfig:
     seeds: tuple[int, ...] = (0,)
     """seeds of the episode manifest, concatenated in order (the same seeds pin the same episodes for every
     policy); the first also seeds the policy's sampling"""
-    num_envs: int = 16
-    """scenes stepped in lockstep"""
-    workers: int = 2
-    """env worker processes (0 = in this process)"""
-    backend: Literal["local", "ray"] = "local"
-    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray actor
-    per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do not depend
-    on it"""
-    ray_address: str | None = None
-    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
-    image_size: int = 128
-    """observation size in pixels"""
+    env: EnvArgs = EnvArgs()
+    """the scenes the episodes run in (a learned policy resizes the frames to its input size)"""
     temperature: float = EVAL_TEMPERATURE
     """sampling temperature of learned policies (the study evaluates at 0.6; 0 = greedy)"""
     torch_threads: int = 0
@@ -77,10 +100,8 @@ class RenderConfig:
     """episodes per condition"""
     seed: int = 0
     """manifest seed"""
-    size: int = 256
-    """frame size in pixels"""
-    workers: int = 2
-    """env worker processes (0 = in this process)"""
+    env: EnvArgs = EnvArgs(num_envs=8, image_size=256)
+    """the scenes the episodes run in; --env.image-size is the frame size of the videos"""
     sheet_columns: int = 6
     """frames per episode on the contact sheet"""
     torch_threads: int = 0
@@ -111,18 +132,8 @@ class CollectConfig:
     """successful demos the dataset should hold (the study's warm-up used 140)"""
     seed: int = DEMO_SEED
     """episode seed; appending requires the same seed"""
-    num_envs: int = 16
-    """scenes stepped in lockstep (one wave per shard)"""
-    workers: int = 2
-    """env worker processes (0 = in this process)"""
-    backend: Literal["local", "ray"] = "local"
-    """where the env workers run: local (the default: processes on this machine, no extra install) or ray (one Ray actor
-    per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results do not depend
-    on it"""
-    ray_address: str | None = None
-    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
-    image_size: int = 128
-    """frame size in pixels"""
+    env: EnvArgs = EnvArgs()
+    """the scenes the expert runs in: one wave of --env.num-envs episodes per shard, frames of --env.image-size"""
     noise: float = 0.0
     """DART-style noise injection (Laskey et al. 2017): std in metres of Gaussian noise added to the executed
     translation (and noise * 10 rad to the yaw); the recorded action stays the expert's clean one, so the

@@ -13,22 +13,19 @@ import torch
 
 from rl4vla.algos.sft import PRESETS
 from rl4vla.bench.contract import PROPRIO_DIM
-from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.bench.env import TabletopVecEnv, env_config
+from rl4vla.config import EnvArgs
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import resolve_device, torch_threads
+from rl4vla.util import check_at_least, resolve_device, torch_threads
 
 
 @dataclass(frozen=True)
 class BenchSimConfig:
     """Environment throughput: env steps per second with random actions and RGB observations."""
 
-    size: int = 128
-    """observation size in pixels"""
-    workers: int = 2
-    """env worker processes (0 = in this process)"""
-    num_envs: int = 16
-    """scenes stepped in lockstep"""
+    env: EnvArgs = EnvArgs()
+    """the scenes timed"""
     steps: int = 80
     """control steps per repeat (one episode)"""
     repeats: int = 5
@@ -47,17 +44,16 @@ class BenchPolicyConfig:
     """inference batch size"""
     train_batch: int = 64
     """training batch size"""
-    rollout_batch: int = 16
-    """env rows of a rollout step (the issue's target: policy time per 16-env step below sim time)"""
     repeats: int = 5
     """timed repeats; the median is reported"""
     model: VLAConfig = PRESETS["sft"].model
     """architecture (default: the SFT presets' model; `--model.image-encoder conv` for the other encoder)"""
+    env: EnvArgs = EnvArgs(image_size=None)
+    """the rollout's scenes: --env.num-envs env rows of a rollout step (the target: policy time per 16-env step
+    below sim time), at the policy's input size unless --env.image-size says otherwise"""
     rollout_steps: int = 80
-    """then time a real rollout: `rollout_batch` scenes in env workers and the policy in one loop, as RL collects
+    """then time a real rollout: --env.num-envs scenes in env workers and the policy in one loop, as RL collects
     (one episode); reports policy and sim ms per step, the target's two sides (0 skips it)"""
-    workers: int = 2
-    """env worker processes of that rollout"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     device: str = "auto"
@@ -94,7 +90,7 @@ def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
     model.eval()
     model.act(o)  # warm-up (and the one-off text-encoder load)
     infer, step_ms = [], []
-    o16 = obs(cfg.rollout_batch)
+    o16 = obs(cfg.env.num_envs)
     for _ in range(cfg.repeats):
         t = time.perf_counter()
         model.act(o, temperature=1.0)
@@ -118,7 +114,7 @@ def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
         if r:  # the first step is a warm-up
             train.append(cfg.train_batch / (_synced(dev) - t))
     out = {"infer_samples_per_s": float(np.median(infer)), "train_samples_per_s": float(np.median(train)),
-           "rollout_step_policy_ms": float(np.median(step_ms)), "rollout_batch": cfg.rollout_batch,
+           "rollout_step_policy_ms": float(np.median(step_ms)), "rollout_batch": cfg.env.num_envs,
            "image_encoder": cfg.model.image_encoder, "batch": cfg.batch, "train_batch": cfg.train_batch,
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
@@ -126,16 +122,19 @@ def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
     out["device"] = str(dev)
     if cfg.rollout_steps:
         out.update(_rollout_split(model, cfg))
-    if cfg.json:
-        print(json.dumps(out))
-    else:
-        print(f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
-              f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.rollout_batch}-env rollout step; training "
-              f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params")
-        if cfg.rollout_steps:
-            print(f"rollout of {cfg.rollout_batch} scenes x {cfg.rollout_steps} steps: policy "
-                  f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "
-                  f"(policy / sim = {out['policy_over_sim']:.2f})")
+    lines = [f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
+             f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.env.num_envs}-env rollout step; training "
+             f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params"]
+    if cfg.rollout_steps:
+        lines.append(f"rollout of {cfg.env.num_envs} scenes x {cfg.rollout_steps} steps: policy "
+                     f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "
+                     f"(policy / sim = {out['policy_over_sim']:.2f})")
+    return _show(out, cfg.json, lines)
+
+
+def _show(out: dict, as_json: bool, lines: list[str]) -> dict:
+    """Print a benchmark's result as one JSON object or as its text lines; returns it."""
+    print(json.dumps(out) if as_json else "\n".join(lines))
     return out
 
 
@@ -143,12 +142,11 @@ def _rollout_split(model: SmallVLA, cfg: BenchPolicyConfig) -> dict:
     """Policy vs sim time per step of one real rollout (`rl4vla.algos.rollout.collect`, as PPO runs it)."""
     from rl4vla.algos.rollout import collect
     from rl4vla.bench.conditions import resolve_conditions, sample_episodes
-    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
 
     cond = resolve_conditions(["in-distribution"])[0]
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.rollout_batch, workers=cfg.workers, image_size=cfg.model.image_size,
-                                   max_steps=cfg.rollout_steps), [cond])
-    eps = sample_episodes(cond, 0, cfg.rollout_batch)
+    env = TabletopVecEnv(env_config(cfg.env, image_size=cfg.env.image_size or cfg.model.image_size,
+                                    max_steps=cfg.rollout_steps), [cond])
+    eps = sample_episodes(cond, 0, cfg.env.num_envs)
     try:
         collect(env, model, eps, 2)  # warm-up: GL contexts, first frames
         r = collect(env, model, eps, cfg.rollout_steps, refill=lambda k: eps[:k])
@@ -160,8 +158,9 @@ def _rollout_split(model: SmallVLA, cfg: BenchPolicyConfig) -> dict:
 
 
 def bench_sim(cfg: BenchSimConfig) -> dict:
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.size,
-                                   max_steps=cfg.steps), conditions=list(cfg.conditions))
+    check_at_least(cfg, ("env.num_envs", "env.image_size"))
+    env = TabletopVecEnv(env_config(cfg.env, max_steps=cfg.steps), conditions=list(cfg.conditions))
+    n, size = cfg.env.num_envs, cfg.env.image_size
     rng = np.random.default_rng(0)
     scale = np.array([0.02, 0.02, 0.02, 0.1, 0.1, 0.1, 1.0])
     rates, reset_s = [], []
@@ -172,9 +171,9 @@ def bench_sim(cfg: BenchSimConfig) -> dict:
             env.reset(seed=r + 1)
             t1 = time.perf_counter()
             for _ in range(cfg.steps):
-                env.step(rng.uniform(-1, 1, (cfg.num_envs, 7)) * scale)
+                env.step(rng.uniform(-1, 1, (n, 7)) * scale)
             t2 = time.perf_counter()
-            rates.append(cfg.num_envs * cfg.steps / (t2 - t1))
+            rates.append(n * cfg.steps / (t2 - t1))
             reset_s.append(t1 - t0)
     finally:
         env.close()
@@ -183,13 +182,10 @@ def bench_sim(cfg: BenchSimConfig) -> dict:
         "env_steps_per_s_min": float(np.min(rates)),
         "env_steps_per_s_max": float(np.max(rates)),
         "reset_s_median": float(np.median(reset_s)),
-        "size": cfg.size, "workers": cfg.workers, "num_envs": cfg.num_envs, "repeats": cfg.repeats,
+        "size": size, "workers": cfg.env.workers, "num_envs": n, "repeats": cfg.repeats,
         "conditions": list(cfg.conditions),
     }
-    if cfg.json:
-        print(json.dumps(out))
-    else:
-        print(f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
-              f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {cfg.num_envs} envs, "
-              f"{cfg.workers} workers, {cfg.size}x{cfg.size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms")
-    return out
+    return _show(out, cfg.json, [
+        f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
+        f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {n} envs, "
+        f"{cfg.env.workers} workers, {size}x{size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms"])

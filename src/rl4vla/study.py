@@ -20,7 +20,8 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from tyro.conf import Suppress
 
 from rl4vla.algos.rl import presets as rl_presets
 from rl4vla.algos.rl import train_rl
@@ -28,7 +29,7 @@ from rl4vla.algos.sft import PRESETS as SFT_PRESETS
 from rl4vla.algos.sft import train_sft
 from rl4vla.bench.conditions import resolve_conditions
 from rl4vla.bench.ray_backend import check_backend
-from rl4vla.config import CollectConfig, EvalConfig
+from rl4vla.config import CollectConfig, EnvArgs, EnvBackend, EvalConfig
 from rl4vla.data.collect import collect
 from rl4vla.eval.media import record_media
 from rl4vla.eval.report import write_report
@@ -72,26 +73,20 @@ class StudyConfig:
 
     out: str = "study"
     """study directory: one sub-directory per stage, stages.json, report/report.md"""
-    preset: str = "quick"
-    """named budgets: debug (CI, ~1-2 min), quick (<= 25 min on 2 cores), standard (<= 3 h on 2 cores)"""
+    preset: Suppress[str] = "quick"
+    """the named budgets these defaults come from: debug (CI, ~1-2 min), quick (<= 25 min on 2 cores), standard
+    (<= 3 h on 2 cores); a subcommand, `rl4vla study NAME [flags]`, whose values the flags override"""
     trainers: str = "default"
     """trainer presets: default (SFT presets warmup and sft, RL preset default: the small VLA, 80-step
     episodes) or debug (the trainers' tiny debug presets: tiny VLA, 8-step RL episodes)"""
     seed: int = DEMO_SEED
     """seed of the demos, of SFT and of RL"""
-    image_size: int = 128
-    """frame size of demos, models and evaluation (paper: 224 px for OpenVLA)"""
-    num_envs: int = 16
-    """scenes stepped in lockstep when collecting, in RL rollouts and in evaluation (paper: 64 RL envs)"""
-    workers: int = 2
-    """env worker processes of every stage (0 = in this process); may change when resuming"""
-    backend: Literal["local", "ray"] = "local"
-    """where the env workers of demos, RL rollouts and evaluations run: local (the default: processes on this machine,
-    no extra install) or ray (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`,
-    docs/cluster.md): the models train and media render in this process; the results do not depend on it; may change
-    when resuming"""
-    ray_address: str | None = None
-    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
+    env: EnvArgs = EnvArgs()
+    """the scenes of every stage: --env.num-envs stepped in lockstep when collecting, in RL rollouts and in
+    evaluation (paper: 64 RL envs); --env.image-size the frame size of demos, models and evaluation (paper: 224 px
+    for OpenVLA); --env.backend where the env workers of demos, RL rollouts and evaluations run (the models train
+    and media render in this process); --env.workers, --env.backend and --env.ray-address may change when
+    resuming"""
     torch_threads: int = 0
     """torch intra-op threads of every stage (0 = auto: torch's default, at most 4; 1 is faster for
     the tiny debug models on a busy machine); may change when resuming"""
@@ -150,8 +145,8 @@ class StudyConfig:
 
 PRESETS: dict[str, StudyConfig] = {
     # CI: tiny demos and models, a few hundred RL env steps, one episode per condition, all in-process
-    "debug": StudyConfig(preset="debug", trainers="debug", image_size=32, num_envs=4, workers=0, torch_threads=1,
-                         pretrain="fresh", pretrain_demos=4, pretrain_steps=10, mix_demos=0,
+    "debug": StudyConfig(preset="debug", trainers="debug", env=EnvArgs(num_envs=4, workers=0, image_size=32),
+                         torch_threads=1, pretrain="fresh", pretrain_demos=4, pretrain_steps=10, mix_demos=0,
                          warmup_demos=4, sft_demos=8, warmup_steps=10, sft_steps=20, sft_batch_size=8,
                          sft_eval_every=0, rl_env_steps=256, rl_eval_every=0, train_eval_episodes=4,
                          eval_seeds=(100,), eval_episodes=1, media_conditions=("in-distribution",), media_episodes=1,
@@ -192,7 +187,7 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
         evals = 1 + (steps - 1) // cfg.sft_eval_every if cfg.sft_eval_every else 1
         cost[name] = (demos / v["encode_demos_per_s"] + steps * cfg.sft_batch_size / v["sft_samples_per_s"]
                       + evals * train_eval)
-    rollouts = -(-cfg.rl_env_steps // (cfg.num_envs * EPISODE_STEPS))
+    rollouts = -(-cfg.rl_env_steps // (cfg.env.num_envs * EPISODE_STEPS))
     for algo in RL_ALGOS:
         evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
         cost[algo] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
@@ -205,8 +200,11 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
 
 
 def _inputs(obj) -> dict:
-    """A config as JSON-comparable data, without the settings that do not change the stage's result."""
+    """A config as JSON-comparable data, without the settings that do not change the stage's result. The env
+    settings (--env.*) stand at the top level, as they did before they were nested, so the stages.json of earlier
+    studies still compares equal."""
     d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+    d = {**d.pop("env", {}), **d}
     return json.loads(json.dumps({k: v for k, v in d.items() if k not in _NOT_INPUTS}))
 
 
@@ -214,12 +212,12 @@ def _validate(cfg: StudyConfig) -> None:
     if cfg.trainers not in ("default", "debug"):
         raise ValueError(f"--trainers must be default or debug, got {cfg.trainers!r}")
     check_at_least(cfg, ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
-                         "eval_episodes", "num_envs", "train_eval_episodes", "media_episodes", "image_size",
-                         "media_size"))
-    check_at_least(cfg, ("workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
+                         "eval_episodes", "env.num_envs", "train_eval_episodes", "media_episodes",
+                         "env.image_size", "media_size"))
+    check_at_least(cfg, ("env.workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
     check_seed(cfg.seed)
     resolve_device(cfg.device)  # --device cuda without a GPU fails now, not at the first training stage
-    check_backend(cfg.backend)  # so does --backend ray without Ray
+    check_backend(cfg.env.backend)  # so does --env.backend ray without Ray
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
     if cfg.pretrain not in PRIORS:
@@ -231,9 +229,9 @@ def _validate(cfg: StudyConfig) -> None:
         from rl4vla.policy.pretrained import config
 
         size = config(SHIPPED_PRIOR)["image_size"]
-        if cfg.trainers != "default" or cfg.image_size != size:
+        if cfg.trainers != "default" or cfg.env.image_size != size:
             raise ValueError(f"--pretrain shipped starts from {SHIPPED_PRIOR}, the default trainers' model at "
-                             f"{size} px; with --trainers {cfg.trainers} --image-size {cfg.image_size} "
+                             f"{size} px; with --trainers {cfg.trainers} --env.image-size {cfg.env.image_size} "
                              "use --pretrain fresh or none")
     if not cfg.eval_seeds:
         raise ValueError("--eval-seeds needs at least one seed")
@@ -254,9 +252,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
     def demos(name: str, episodes: int, extends: str | None = None, sources: tuple[str, ...] = ("in-distribution",)
               ) -> None:
-        c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, num_envs=cfg.num_envs,
-                          workers=cfg.workers, image_size=cfg.image_size, conditions=sources, backend=cfg.backend,
-                          ray_address=cfg.ray_address)
+        c = CollectConfig(out=str(root / name), episodes=episodes, seed=cfg.seed, env=cfg.env, conditions=sources)
 
         def run() -> dict:
             dst = root / name
@@ -279,9 +275,9 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         c = dataclasses.replace(SFT_PRESETS["debug" if debug else preset], data=str(root / data),
                                 out=str(root / name), steps=steps, batch_size=cfg.sft_batch_size, seed=cfg.seed,
                                 eval_every=cfg.sft_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, init=init_path,
-                                device=cfg.device, frame_stride=frame_stride, backend=cfg.backend,
-                                ray_address=cfg.ray_address,
+                                eval_workers=cfg.env.workers, torch_threads=cfg.torch_threads, init=init_path,
+                                device=cfg.device, frame_stride=frame_stride,
+                                env=EnvBackend(backend=cfg.env.backend, ray_address=cfg.env.ray_address),
                                 **({"mix_data": str(root / mix), "mix_fraction": 0.5} if mix else {}))
 
         def run() -> dict:
@@ -295,13 +291,13 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     def rl(algo: str) -> None:
         base = rl_presets(algo)["debug" if debug else "default"]
         c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
-                                env_steps=cfg.rl_env_steps, num_envs=cfg.num_envs, workers=cfg.workers,
+                                env_steps=cfg.rl_env_steps, env=dataclasses.replace(cfg.env, image_size=None),
                                 seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
-                                eval_workers=cfg.workers, torch_threads=cfg.torch_threads, device=cfg.device,
-                                backend=cfg.backend, ray_address=cfg.ray_address)
-        if algo != "ppo" and not c.same_init and c.num_envs % c.group_size:  # fail now, not hours later
-            raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --num-envs must be a "
-                             f"multiple of {c.group_size}, got {c.num_envs}")
+                                eval_workers=cfg.env.workers, torch_threads=cfg.torch_threads, device=cfg.device)
+        n = c.env.num_envs
+        if algo != "ppo" and not c.same_init and n % c.group_size:  # fail now, not hours later
+            raise ValueError(f"{algo} groups {c.group_size} trajectories per initial state: --env.num-envs must be "
+                             f"a multiple of {c.group_size}, got {n}")
 
         def run() -> dict:
             s = train_rl(dataclasses.replace(c, resume=(root / algo / "checkpoint.pt").exists()))
@@ -313,10 +309,10 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     def evaluation(model: str) -> None:
         name = f"eval_{model}"
         c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
-                       seeds=cfg.eval_seeds, num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
+                       seeds=cfg.eval_seeds, env=cfg.env,
                        out=str(root / name / "results.json"), label=LABELS[model],
                        save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads,
-                       device=cfg.device, backend=cfg.backend, ray_address=cfg.ray_address)
+                       device=cfg.device)
 
         def run() -> dict:
             doc = evaluate(c)
@@ -331,8 +327,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
               "size": cfg.media_size, "label": LABELS[model]}
 
         def run() -> dict:
-            idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.workers, device=cfg.device,
-                               **kw)
+            idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.env.workers,
+                               device=cfg.device, **kw)
             return {"env_steps": len(idx["videos"]) * EPISODE_STEPS, "outputs": [f"{name}/media.json"]}
 
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
@@ -408,12 +404,12 @@ def budgets_markdown(cfg: StudyConfig) -> str:
          + (", from the pretrained model" if cfg.pretrain != "none" else ""), "–"),
         ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from the warm-up model on the large set",
          "from the warm-up model"),
-        ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.num_envs} envs",
+        ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.env.num_envs} envs",
          "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
          f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature {EVAL_TEMPERATURE:g}",
          "3 x 64 = 192"),
-        ("models", f"small VLA ({trainers}), {cfg.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
+        ("models", f"small VLA ({trainers}), {cfg.env.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
     ]
     expected = sum(expected_wall_s(cfg).values()) / 60
     lines = ["## Budgets", "", f"Preset `{cfg.preset}`: expected ~{expected:.0f} min on 2 cores from the measured "

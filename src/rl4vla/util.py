@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from operator import attrgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,15 +54,16 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
 # ----- checks of flags, before any work -----------------------------------------------------
 def flag(name: str) -> str:
-    """A config field as the command line spells it: batch_size -> --batch-size."""
+    """A config field as the command line spells it: batch_size -> --batch-size, env.num_envs -> --env.num-envs."""
     return "--" + name.replace("_", "-")
 
 
 def check_at_least(cfg, names: Iterable[str], minimum: int = 1) -> None:
-    """ValueError naming the first field of `names` below `minimum`, e.g. "--batch-size must be >= 1, got 0"."""
+    """ValueError naming the first field of `names` (dotted for a nested config: env.num_envs) below `minimum` or
+    unset, e.g. "--batch-size must be >= 1, got 0"."""
     for name in names:
-        v = getattr(cfg, name)
-        if v < minimum:
+        v = attrgetter(name)(cfg)
+        if v is None or v < minimum:
             raise ValueError(f"{flag(name)} must be >= {minimum}, got {v}")
 
 
@@ -130,10 +132,22 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def _moved(key: str, asked: dict) -> str:
+    """Where a recorded setting is asked now: its own key, or, for a top-level field that has since moved into a
+    nested config (num_envs -> env.num_envs, in records written before the env flags were grouped), its one new
+    place."""
+    if key in asked or "." in key:
+        return key
+    places = [k for k in asked if k.count(".") == 1 and k.endswith(f".{key}")]
+    return places[0] if len(places) == 1 else key
+
+
 def changed_settings(recorded: dict, asked: dict, may_differ: Iterable[str] = ()) -> list[tuple[str, object, object]]:
     """(field, recorded value, asked value) of each setting that differs, except those in may_differ. Fields the
-    record lacks (added to rl4vla after it was written) are not compared."""
-    old, new, skip = _flat(recorded), _flat(asked), set(may_differ)
+    record lacks (added to rl4vla after it was written) are not compared; fields it holds where they were before
+    a config was nested are compared with their new place."""
+    new, skip = _flat(asked), set(may_differ)
+    old = {_moved(k, new): v for k, v in _flat(recorded).items()}
     return [(k, old[k], new.get(k)) for k in sorted(old) if k not in skip and old[k] != new.get(k)]
 
 

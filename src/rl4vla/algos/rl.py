@@ -13,36 +13,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
+from tyro.conf import Suppress
 
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
-from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
+from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.algos.sft import DemoBatches, sft_loss
 from rl4vla.bench.contract import ACTION_DIM, ACTION_LAYOUT
 from rl4vla.bench.ray_backend import check_backend
+from rl4vla.config import EnvArgs
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
-from rl4vla.util import (
-    atomic_torch_save,
-    atomic_write_text,
-    auto_threads,
-    check_at_least,
-    check_output_dir,
-    check_seed,
-    on_cpu,
-    resolve_device,
-    resume_checkpoint,
-)
+from rl4vla.util import auto_threads, check_at_least, check_seed
 
 
 @dataclass(frozen=True)
@@ -55,18 +45,19 @@ class RLConfig:
     """SFT checkpoint to start from (model.pt, or a training checkpoint.pt); required"""
     out: str = "runs/ppo"
     """run directory: checkpoint.pt, model.pt, summary.json, metrics.jsonl, TensorBoard events"""
-    preset: str = "default"
-    """named defaults per algorithm: debug, default (flags given explicitly override them)"""
+    preset: Suppress[str] = "default"
+    """the preset these defaults come from (debug, default): a subcommand, `rl4vla train ALGO NAME [flags]`, whose
+    values the flags override; recorded in config.json"""
     env_steps: int = 400_000
     """stop after this many env steps (study: RL passed SFT-16k after ~0.4M; its code default 2M)"""
-    num_envs: int = 16
-    """env rows stepped in lockstep (study: 64; 16 on 2 CPU cores)"""
+    env: EnvArgs = EnvArgs(image_size=None)
+    """the rollout's scenes: --env.num-envs env rows stepped in lockstep (study: 64; 16 on 2 CPU cores), at the
+    policy's input size unless --env.image-size says otherwise; --env.backend (and --env.ray-address) also place the
+    evaluation's workers, while the learner stays in this process, on its --device"""
     num_steps: int = 80
     """PPO steps per row per rollout (study: 80 = one episode); GRPO/DPO record one whole episode per row"""
     max_episode_steps: int = 80
     """control steps per episode (study: 80 at 5 Hz)"""
-    workers: int = 2
-    """env worker processes (0 = step the scenes in this process)"""
     torch_threads: int = 0
     """torch intra-op threads of the learner (0 = auto: torch's default, at most 4); the env workers
     wait while the policy acts and learns, so it may use every core: on 2 cores 2 threads cut a default-preset rollout's
@@ -168,13 +159,7 @@ class RLConfig:
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation (seed 1000)"""
     eval_workers: int = 2
-    """env worker processes for evaluation"""
-    backend: Literal["local", "ray"] = "local"
-    """where the env workers of rollouts and evaluation run: local (the default: processes on this machine, no extra
-    install) or ray (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`,
-    docs/cluster.md), while the learner stays in this process, on its --device; the results do not depend on it"""
-    ray_address: str | None = None
-    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
     device: str = "auto"
@@ -182,16 +167,16 @@ class RLConfig:
     or cuda (an error when no GPU is present); rollouts are kept on the CPU and each minibatch is moved over.
     Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
-    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and workers, threads,
-    --checkpoint-every, --device and --backend/--ray-address may change)"""
+    """continue from out/checkpoint.pt (with the same settings; --env-steps may grow, and --env.workers,
+    --eval-workers, threads, --checkpoint-every, --device and --env.backend/--env.ray-address may change)"""
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "workers", "eval_workers", "torch_threads", "checkpoint_every", "device",
-                        "backend", "ray_address")
+MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every", "device",
+                        "env.backend", "env.ray_address")
 
-_DEBUG = RLConfig(preset="debug", env_steps=64, num_envs=4, num_steps=8, max_episode_steps=8, workers=0,
-                  minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
+_DEBUG = RLConfig(preset="debug", env_steps=64, env=EnvArgs(num_envs=4, workers=0, image_size=None), num_steps=8,
+                  max_episode_steps=8, minibatch_size=4, grad_accum=2, group_size=2, dpo_pairs_per_step=1, eval_every=0,
                   eval_episodes=4, eval_workers=0)
 PRESETS: dict[str, dict[str, RLConfig]] = {
     "ppo": {"debug": dataclasses.replace(_DEBUG, algo="ppo", out="runs/ppo-debug"),
@@ -455,17 +440,18 @@ def _validate(cfg: RLConfig) -> Algo:
     algo = ALGOS[cfg.algo]
     if not cfg.init:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
-    check_at_least(cfg, ("env_steps", "num_envs", "num_steps", "max_episode_steps", "minibatch_size", "grad_accum",
-                         "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
-    check_at_least(cfg, ("eval_every", "episode_pool", "workers", "eval_workers", "torch_threads"), 0)
+    check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
+                         "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
+    check_at_least(cfg, ("eval_every", "episode_pool", "env.workers", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
-    check_backend(cfg.backend)
+    check_backend(cfg.env.backend)
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
-    if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or cfg.num_envs % cfg.group_size):
+    n = cfg.env.num_envs
+    if algo.grouped and not cfg.same_init and (cfg.group_size < algo.min_group or n % cfg.group_size):
         raise ValueError(f"{cfg.algo} needs group_size >= {algo.min_group} dividing num_envs; got group_size "
-                         f"{cfg.group_size}, num_envs {cfg.num_envs}")
+                         f"{cfg.group_size}, num_envs {n}")
     if cfg.ratio not in ("action", "token"):
         raise ValueError(f"unknown ratio {cfg.ratio!r}; valid: action, token")
     if cfg.dpo_normalize not in DPO_NORMALIZE:
@@ -487,10 +473,10 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
     (perf_counter) at which collection ended."""
     algo = ALGOS[cfg.algo]
     if algo.grouped:
-        eps = stream.draw_grouped(cfg.num_envs, cfg.group_size, cfg.same_init)
+        eps = stream.draw_grouped(cfg.env.num_envs, cfg.group_size, cfg.same_init)
         roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
     else:
-        roll = collect(env, model, stream.draw(cfg.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
+        roll = collect(env, model, stream.draw(cfg.env.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
     t_collected = time.perf_counter()
     metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]), anchor)
     return roll, metrics, t_collected
@@ -503,19 +489,17 @@ def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
         return evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model.cfg.image_size,
-                                        cfg.backend, cfg.ray_address)
+                                        cfg.env.backend, cfg.env.ray_address)
 
 
 def train_rl(cfg: RLConfig) -> dict:
     """Run RL fine-tuning; returns (and writes to out/summary.json) the run summary."""
     from rl4vla.bench.conditions import resolve_conditions
-    from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+    from rl4vla.bench.env import TabletopVecEnv, env_config
 
     _validate(cfg)
-    dev = resolve_device(cfg.device)
-    run = check_output_dir(cfg.out)
+    dev, run, ck = open_run(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     ckpt_path = run / "checkpoint.pt"
-    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     torch.manual_seed(cfg.seed)
     model = SmallVLA.load(cfg.init).to(dev)
     ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
@@ -529,17 +513,13 @@ def train_rl(cfg: RLConfig) -> dict:
             model.cfg = dataclasses.replace(model.cfg, **{name: getattr(cfg, name)})
     opt = make_optimizer(model, cfg)
     if ck is not None:
-        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
-        torch.set_rng_state(ck["torch_rng"])
-        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
-    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+        restore(ck, opt, dev)
+    write_json(run / "config.json", cfg)
     cond = resolve_conditions([cfg.condition])[0]
     stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=model.cfg.image_size,
-                                   max_steps=cfg.max_episode_steps, backend=cfg.backend,
-                                   ray_address=cfg.ray_address), [cond])
+    env = TabletopVecEnv(env_config(cfg.env, image_size=cfg.env.image_size or model.cfg.image_size,
+                                    max_steps=cfg.max_episode_steps), [cond])
     logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")
@@ -547,12 +527,9 @@ def train_rl(cfg: RLConfig) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(auto_threads(cfg.torch_threads))
 
-    def save():  # CPU tensors only: the run resumes on any device
+    def save():
         c["wall_s"] = wall0 + time.perf_counter() - t_session
-        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
-        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "counters": dict(c),
-                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
-                          ckpt_path)
+        save_checkpoint(ckpt_path, cfg, model, opt, dev, counters=dict(c))
 
     try:
         if cfg.eval_every and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy
@@ -605,5 +582,5 @@ def train_rl(cfg: RLConfig) -> dict:
                "eval_success": final, "model": str(run / "model.pt"),
                "time": {k: c[k] for k in ("sim_s", "policy_s", "update_s", "eval_s")},
                "update_samples_per_s": c["update_samples"] / max(c["update_s"], 1e-9)}
-    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary

@@ -1,14 +1,54 @@
-"""The run directory the trainers share: the metrics log (metrics.jsonl and TensorBoard) that survives a kill,
-and the in-distribution evaluation hook that logs success curves. Checkpoints are written and resumed through
-rl4vla.util (atomic_torch_save, resume_checkpoint); config.json and summary.json through atomic_write_text."""
+"""The run directory the trainers share: opening it (device, directory, the checkpoint to resume), checkpoints
+of CPU tensors written atomically, config.json and summary.json, the metrics log (metrics.jsonl and TensorBoard)
+that survives a kill, and the in-distribution evaluation hook that logs success curves."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
+import torch
+
 from rl4vla.protocol import EVAL_TEMPERATURE, TRAIN_EVAL_SEED
-from rl4vla.util import atomic_write_text
+from rl4vla.util import (
+    atomic_torch_save,
+    atomic_write_text,
+    check_output_dir,
+    on_cpu,
+    resolve_device,
+    resume_checkpoint,
+)
+
+
+def open_run(cfg, may_change: Iterable[str]) -> tuple[torch.device, Path, dict | None]:
+    """Before any work: the device (--device cuda without a GPU fails now), the run directory cfg.out (created and
+    known writable) and the checkpoint to continue from (None for a new run; a ValueError for other settings)."""
+    dev = resolve_device(cfg.device)
+    run = check_output_dir(cfg.out)
+    return dev, run, resume_checkpoint(cfg, may_change)
+
+
+def restore(ck: dict, opt: torch.optim.Optimizer, dev: torch.device) -> None:
+    """A checkpoint's optimizer state (it moves to the parameters' device) and RNG states."""
+    opt.load_state_dict(ck["optimizer"])
+    torch.set_rng_state(ck["torch_rng"])
+    if dev.type == "cuda" and ck.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(ck["cuda_rng"], dev)
+
+
+def save_checkpoint(path: Path, cfg, model, opt: torch.optim.Optimizer, dev: torch.device, **state) -> None:
+    """model, optimizer, the trainer's own `state`, the RNG states and the config, atomically and as CPU tensors
+    only: the run resumes on any device."""
+    extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
+    atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), **state,
+                              "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}), path)
+
+
+def write_json(path: Path, doc) -> None:
+    """config.json (a config dataclass) or summary.json, atomically."""
+    atomic_write_text(path, json.dumps(dataclasses.asdict(doc) if dataclasses.is_dataclass(doc) else doc, indent=1))
 
 
 def _rows_until(path: Path, step: int) -> list[str]:

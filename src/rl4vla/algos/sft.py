@@ -8,33 +8,23 @@ run sees the same batches it would have seen without the interruption.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from tyro.conf import Suppress
 
-from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution
+from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
 from rl4vla.bench.contract import GRIPPER
 from rl4vla.bench.ray_backend import check_backend
+from rl4vla.config import EnvBackend
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import (
-    atomic_torch_save,
-    atomic_write_text,
-    check_at_least,
-    check_output_dir,
-    check_seed,
-    on_cpu,
-    resolve_device,
-    resume_checkpoint,
-    torch_threads,
-)
+from rl4vla.util import atomic_torch_save, check_at_least, check_seed, torch_threads
 
 
 @dataclass(frozen=True)
@@ -45,8 +35,9 @@ class SFTConfig:
     """demonstration dataset directory (from `rl4vla collect`)"""
     out: str = "runs/sft"
     """run directory: checkpoint.pt, model.pt, metrics.jsonl, TensorBoard events"""
-    preset: str = "warmup"
-    """named defaults: debug, warmup, pretrain, sft (flags given explicitly override them)"""
+    preset: Suppress[str] = "warmup"
+    """the preset these defaults come from (debug, warmup, pretrain, sft): a subcommand, `rl4vla train sft NAME
+    [flags]`, whose values the flags override; recorded in config.json"""
     steps: int = 1500
     """optimizer steps"""
     batch_size: int = 64
@@ -77,13 +68,10 @@ class SFTConfig:
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation"""
     eval_workers: int = 2
-    """env worker processes for evaluation"""
-    backend: Literal["local", "ray"] = "local"
-    """where the evaluation's env workers run: local (the default: processes on this machine, no extra install) or ray
-    (one Ray actor per worker, on any node of a Ray cluster; `pip install 'rl4vla[ray]'`, docs/cluster.md); the results
-    do not depend on it"""
-    ray_address: str | None = None
-    """--backend ray: the cluster to join (host:port, or auto); None = $RAY_ADDRESS if set, else a new local one"""
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
+    env: EnvBackend = EnvBackend()
+    """where the evaluation's env workers run (--env.backend, --env.ray-address); the model trains in this
+    process, on its --device"""
     torch_threads: int = 0
     """torch intra-op threads (0 = auto: torch's default, at most 4)"""
     device: str = "auto"
@@ -91,7 +79,7 @@ class SFTConfig:
     (an error when no GPU is present). Checkpoints hold CPU tensors, so a run may resume on another device"""
     resume: bool = False
     """continue from out/checkpoint.pt (with the same settings; only --torch-threads, --eval-workers,
-    --checkpoint-every, --device and --backend/--ray-address may change)"""
+    --checkpoint-every, --device and --env.backend/--env.ray-address may change)"""
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
@@ -133,7 +121,8 @@ PRESETS = {
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device", "backend", "ray_address")
+MAY_CHANGE_ON_RESUME = ("eval_workers", "torch_threads", "checkpoint_every", "device", "env.backend",
+                        "env.ray_address")
 
 
 def lr_at(cfg: SFTConfig, step: int) -> float:
@@ -275,7 +264,7 @@ def _validate(cfg: SFTConfig) -> None:
     check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes", "frame_stride"))
     check_at_least(cfg, ("eval_every", "eval_workers", "torch_threads"), 0)
     check_seed(cfg.seed)
-    check_backend(cfg.backend)
+    check_backend(cfg.env.backend)
     if cfg.aux_weight < 0:
         raise ValueError(f"--aux-weight must be >= 0, got {cfg.aux_weight}")
     if cfg.mix_data is not None and not 0 < cfg.mix_fraction < 1:
@@ -285,9 +274,7 @@ def _validate(cfg: SFTConfig) -> None:
 def train_sft(cfg: SFTConfig) -> dict:
     """Train (or resume) an SFT run; returns (and writes to out/summary.json) the run summary."""
     _validate(cfg)
-    dev = resolve_device(cfg.device)
-    run = check_output_dir(cfg.out)
-    ck = resume_checkpoint(cfg, MAY_CHANGE_ON_RESUME)
+    dev, run, ck = open_run(cfg, MAY_CHANGE_ON_RESUME)
     with torch_threads(cfg.torch_threads):
         return _train(cfg, run, ck, dev)
 
@@ -305,7 +292,7 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         tokenizer, model_cfg = model.tokenizer, model.cfg
         if model_cfg.image_size != int(data.meta["image_size"]):
             raise ValueError(f"--init {cfg.init} takes {model_cfg.image_size} px frames, {cfg.data} holds "
-                             f"{data.meta['image_size']} px ones; collect with --image-size {model_cfg.image_size}")
+                             f"{data.meta['image_size']} px ones; collect with --env.image-size {model_cfg.image_size}")
     else:
         tokenizer = ActionTokenizer.from_range(data.action_q01, data.action_q99)
         model_cfg = dataclasses.replace(cfg.model, image_size=int(data.meta["image_size"]))
@@ -328,12 +315,9 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
         if aux_head is not None:
             aux_head.load_state_dict(ck["aux_head"])
         opt = optimizer(model, aux_head)
-        opt.load_state_dict(ck["optimizer"])  # its state moves to the parameters' device
-        torch.set_rng_state(ck["torch_rng"])
-        if dev.type == "cuda" and ck.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
+        restore(ck, opt, dev)
         step = int(ck["step"])
-    atomic_write_text(run / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1))
+    write_json(run / "config.json", cfg)
     all_tokens = torch.as_tensor(tokenizer.encode(data.actions))  # (N, 7)
     aux_t = aux_m = None
     if aux_head is not None:
@@ -364,12 +348,9 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
     bar = tqdm(total=cfg.steps, initial=step, desc=f"sft {cfg.preset}")
     t0, seen = time.perf_counter(), 0
 
-    def save():  # CPU tensors only: the run resumes on any device
-        extra = {"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {}
-        atomic_torch_save(on_cpu({"model": model.state(), "optimizer": opt.state_dict(), "step": step,
-                                  "aux_head": None if aux_head is None else aux_head.state_dict(),
-                                  "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(cfg), **extra}),
-                          ckpt_path)
+    def save():
+        save_checkpoint(ckpt_path, cfg, model, opt, dev, step=step,
+                        aux_head=None if aux_head is None else aux_head.state_dict())
 
     try:
         while step < cfg.steps:
@@ -417,15 +398,16 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
                 save()
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 logger.log(step, {"eval/success": evaluate_in_distribution(
-                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size, cfg.backend, cfg.ray_address)})
+                    model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size, cfg.env.backend,
+                    cfg.env.ray_address)})
         model.save(str(run / "model.pt"))
         final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size,
-                                         cfg.backend, cfg.ray_address)
+                                         cfg.env.backend, cfg.env.ray_address)
         logger.log(step, {"eval/success": final})
     finally:
         bar.close()
         logger.close()
     summary = {"steps": step, "samples": len(rows), "eval_success": final, "model": str(run / "model.pt"),
                "wall_s": time.perf_counter() - t0}
-    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
+    write_json(run / "summary.json", summary)
     return summary

@@ -12,11 +12,12 @@ Observation: {"rgb": uint8 [N, H, W, 3], "instruction": list[str],
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import traceback
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -26,6 +27,9 @@ from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, samp
 from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.bench.task import Task
+
+if TYPE_CHECKING:  # spawned env workers import this module: they need not import the command configs
+    from rl4vla.config import EnvArgs
 
 INFO_KEYS = ("success", "grasped", "ever_grasped", "held_steps", "dist_tcp_obj", "dist_obj_rec", "return",
              "elapsed_steps")
@@ -54,6 +58,12 @@ class EnvConfig:
     ray_address: str | None = None
     """backend ray: the cluster to join (host:port, or auto); None follows Ray's convention: $RAY_ADDRESS when
     set, else a new local cluster"""
+
+
+def env_config(args: EnvArgs, **settings) -> EnvConfig:
+    """The EnvConfig of a command's --env.* flags, with the settings the command sets itself (max_steps, ...) or
+    overrides (fewer scenes than episodes, the policy's image size)."""
+    return EnvConfig(**{**dataclasses.asdict(args), **settings})
 
 
 class _Shard:

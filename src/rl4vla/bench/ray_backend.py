@@ -18,7 +18,7 @@ BACKENDS = ("local", "ray")
 INSTALL = "pip install 'rl4vla[ray]'"
 
 
-def check_backend(backend: str, what: str = "--backend") -> str:
+def check_backend(backend: str, what: str = "--env.backend") -> str:
     """The backend's name, or a ValueError naming the valid ones; for ray without Ray, a RuntimeError saying how to
     install it (checked before any work, without importing Ray)."""
     if backend not in BACKENDS:
@@ -32,7 +32,7 @@ def _ray():
     try:
         import ray
     except ImportError as e:
-        raise RuntimeError(f"--backend ray needs Ray, an optional extra: {INSTALL}") from e
+        raise RuntimeError(f"--env.backend ray needs Ray, an optional extra: {INSTALL}") from e
     return ray
 
 
@@ -74,7 +74,7 @@ class RayShards:
         cpus = ray.cluster_resources().get("CPU", 0)
         if len(sizes) > cpus:
             print(f"rl4vla: {len(sizes)} env actors need one CPU each, and the Ray cluster has {cpus:g}: the others "
-                  "wait for CPUs (nodes an autoscaler adds, or fewer --workers)", file=sys.stderr)
+                  "wait for CPUs (nodes an autoscaler adds, or fewer --env.workers)", file=sys.stderr)
         # SPREAD: one shard per node before two on any node, so shards (and the conditions they play) use the
         # whole cluster; each takes one CPU and no GPU, which stays the learner's
         actor = ray.remote(num_cpus=1, num_gpus=0)(_ShardActor).options(scheduling_strategy="SPREAD")

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from rl4vla.bench.conditions import resolve_conditions, sample_episode, uses_pretraining_assets
 from rl4vla.bench.contract import POSITION, proprio_from_state
-from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.bench.env import TabletopVecEnv, env_config
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import CollectConfig
 from rl4vla.data.demos import (
@@ -30,7 +30,7 @@ from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, che
 
 
 def _new_meta(cfg: CollectConfig) -> dict:
-    return {"format": FORMAT, "version": VERSION, "image_size": cfg.image_size, "seed": cfg.seed,
+    return {"format": FORMAT, "version": VERSION, "image_size": cfg.env.image_size, "seed": cfg.seed,
             "conditions": list(cfg.conditions), "shards": [], "episodes": 0, "transitions": 0, "next_index": 0,
             "action_q01": None, "action_q99": None, "noise": cfg.noise}
 
@@ -40,18 +40,18 @@ def collect(cfg: CollectConfig) -> dict:
     re-collect the episodes of any shard that is missing or cannot be opened."""
     import json
 
-    check_at_least(cfg, ("episodes", "num_envs", "image_size"))
-    check_at_least(cfg, ("workers",), 0)
+    check_at_least(cfg, ("episodes", "env.num_envs", "env.image_size"))
+    check_at_least(cfg, ("env.workers",), 0)
     check_seed(cfg.seed)
-    check_backend(cfg.backend)
+    check_backend(cfg.env.backend)
     if not 0 <= cfg.noise <= 0.02:
         raise ValueError(f"--noise must be in [0, 0.02] m (the expert moves at most 0.035 m a step), got {cfg.noise}")
     conds = resolve_conditions(cfg.conditions)
     root = check_output_dir(cfg.out)
     if (root / "meta.json").exists():
-        meta = read_meta(root)
+        meta, asked = read_meta(root), _new_meta(cfg)
         for key in ("image_size", "seed", "conditions", "noise"):
-            want = list(cfg.conditions) if key == "conditions" else getattr(cfg, key)
+            want = asked[key]
             have = meta.get(key, 0.0)  # a dataset without "noise" was collected by the plain expert
             if have != want:
                 raise ValueError(f"{root} was collected with {key}={have!r}; got {want!r}. "
@@ -66,9 +66,7 @@ def collect(cfg: CollectConfig) -> dict:
     if meta["episodes"] >= cfg.episodes:
         print(f"{root} already holds {meta['episodes']} episodes", file=sys.stderr)
         return meta
-    env = TabletopVecEnv(EnvConfig(num_envs=cfg.num_envs, workers=cfg.workers, image_size=cfg.image_size,
-                                   pretraining_assets=uses_pretraining_assets(conds), backend=cfg.backend,
-                                   ray_address=cfg.ray_address))
+    env = TabletopVecEnv(env_config(cfg.env, pretraining_assets=uses_pretraining_assets(conds)))
     bar = tqdm(total=cfg.episodes, initial=meta["episodes"], desc="collect demos")
     try:
         while meta["episodes"] < cfg.episodes:
@@ -77,9 +75,9 @@ def collect(cfg: CollectConfig) -> dict:
             shard = f"shard_{len(meta['shards']):05d}.h5"
             if kept:
                 write_shard(root / shard, kept)
-                meta = update_meta(root, meta, shard, kept, start, cfg.num_envs)
+                meta = update_meta(root, meta, shard, kept, start, env.num_envs)
             else:  # nothing kept: only advance the episode counter
-                meta = {**meta, "next_index": start + cfg.num_envs}
+                meta = {**meta, "next_index": start + env.num_envs}
                 atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
             bar.update(len(kept))
             bar.set_postfix(transitions=meta["transitions"], attempted=meta["next_index"])
@@ -106,9 +104,7 @@ def _recollect(root: Path, meta: dict, shard: str, cfg: CollectConfig, conds) ->
                            "not record which episodes it held: collect a new dataset with another --out")
     print(f"{root / shard} is missing or corrupt: re-collecting its wave (episodes {wave['start']} to "
           f"{wave['start'] + wave['size'] - 1})", file=sys.stderr)
-    env = TabletopVecEnv(EnvConfig(num_envs=wave["size"], workers=cfg.workers, image_size=cfg.image_size,
-                                   pretraining_assets=uses_pretraining_assets(conds), backend=cfg.backend,
-                                   ray_address=cfg.ray_address))
+    env = TabletopVecEnv(env_config(cfg.env, num_envs=wave["size"], pretraining_assets=uses_pretraining_assets(conds)))
     try:
         kept = _wave(env, cfg, conds, wave["start"])[: wave["episodes"]]
     finally:

@@ -186,7 +186,7 @@ class LazyFrames:
 
 def repair_command(root: str | Path, meta: dict) -> str:
     """The `rl4vla collect` command, with the dataset's own settings, that re-collects its missing shards."""
-    cmd = ["rl4vla", "collect", "--out", str(root), "--seed", str(meta["seed"]), "--image-size",
+    cmd = ["rl4vla", "collect", "--out", str(root), "--seed", str(meta["seed"]), "--env.image-size",
            str(meta["image_size"]), "--episodes", str(meta["episodes"]), "--conditions", *meta["conditions"]]
     if meta.get("noise"):
         cmd += ["--noise", str(meta["noise"])]

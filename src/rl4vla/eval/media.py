@@ -74,14 +74,16 @@ def _title(sheet: np.ndarray, text: str) -> np.ndarray:
 
 
 def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Sequence[str] = ("in-distribution",),
-                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, sheet_columns: int = 6,
-                 temperature: float = EVAL_TEMPERATURE, label: str | None = None,
-                 manifest: Sequence[Episode] | None = None, device: str = "auto") -> dict:
+                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, num_envs: int = 8,
+                 sheet_columns: int = 6, temperature: float = EVAL_TEMPERATURE, label: str | None = None,
+                 manifest: Sequence[Episode] | None = None, device: str = "auto", backend: str = "local",
+                 ray_address: str | None = None) -> dict:
     """Record the first `episodes` pinned episodes of each condition (the same ones `eval` runs for `seed`).
 
     Writes one MP4 per episode (GIF without ffmpeg) named `NNN_condition_object_{success|failure}`, a
     labelled `contact_sheet.png` and the index `media.json`; returns that index. `manifest`, when given,
-    replaces conditions/episodes/seed with explicit episodes. A VLA runs on `device` (auto, cpu or cuda).
+    replaces conditions/episodes/seed with explicit episodes. A VLA runs on `device` (auto, cpu or cuda); the env
+    workers on `backend` (EnvConfig: local processes, or Ray actors of the cluster at `ray_address`).
     """
     if manifest is not None:
         eps = list(manifest)
@@ -94,7 +96,8 @@ def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Seque
     out = check_output_dir(out_dir)  # before the work: a bad path fails now
     label = label or default_label(policy_spec)
     policy = seeded_policy(policy_spec, seed, device)
-    env = TabletopVecEnv(EnvConfig(num_envs=min(8, len(eps)), workers=workers, image_size=size))
+    env = TabletopVecEnv(EnvConfig(num_envs=min(num_envs, len(eps)), workers=workers, image_size=size,
+                                   backend=backend, ray_address=ray_address))
     try:
         recs = record_episodes(env, policy, eps, temperature=temperature, desc=f"record {label}")
     finally:

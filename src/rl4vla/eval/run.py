@@ -19,7 +19,7 @@ from rl4vla.bench.conditions import (
     sample_episodes,
     write_manifest,
 )
-from rl4vla.bench.env import EnvConfig, TabletopVecEnv
+from rl4vla.bench.env import TabletopVecEnv, env_config
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
@@ -66,12 +66,12 @@ def evaluate(cfg: EvalConfig) -> dict:
     study pipeline.
     """
     t0 = time.perf_counter()
-    check_at_least(cfg, ("num_envs", "image_size"))
-    check_at_least(cfg, ("workers", "torch_threads"), 0)
+    check_at_least(cfg, ("env.num_envs", "env.image_size"))
+    check_at_least(cfg, ("env.workers", "torch_threads"), 0)
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
     check_device(cfg.device)
-    check_backend(cfg.backend)
+    check_backend(cfg.env.backend)
     if cfg.policy not in BUILTIN_POLICIES:
         resolve_device(cfg.device)  # --device cuda without a GPU fails before the work, not after the manifest
     for path, what in ((cfg.out, "--out"), (cfg.save_manifest, "--save-manifest")):
@@ -91,9 +91,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         write_manifest(cfg.save_manifest, episodes)
     info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
     policy = seeded_policy(cfg.policy, seed=episodes[0].seed, device=cfg.device)
-    env = TabletopVecEnv(EnvConfig(num_envs=min(cfg.num_envs, len(episodes)), workers=cfg.workers,
-                                   image_size=cfg.image_size, backend=cfg.backend, ray_address=cfg.ray_address,
-                                   pretraining_assets=episodes_use_pretraining_assets(episodes)))
+    env = TabletopVecEnv(env_config(cfg.env, num_envs=min(cfg.env.num_envs, len(episodes)),
+                                    pretraining_assets=episodes_use_pretraining_assets(episodes)))
     try:
         with _policy_threads(cfg):
             res = run_episodes(env, policy, episodes, temperature=cfg.temperature, progress=cfg.progress,
@@ -102,8 +101,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         env.close()
     settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
                 "manifest_file": cfg.manifest, "conditions_file": cfg.conditions_file,
-                "temperature": cfg.temperature, "image_size": cfg.image_size, "num_envs": cfg.num_envs,
-                "workers": cfg.workers}
+                "temperature": cfg.temperature, "image_size": cfg.env.image_size,
+                "num_envs": cfg.env.num_envs, "workers": cfg.env.workers}
     if cfg.manifest:
         settings["episodes_per_condition_seed"] = None
     out = make_results(episodes, [r.success for r in res], [r.ever_grasped for r in res], [r.ret for r in res],
@@ -132,14 +131,17 @@ def format_results(doc: dict) -> str:
 
 def render(cfg: RenderConfig) -> list[Path]:
     """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG (see record_media)."""
-    check_at_least(cfg, ("size", "sheet_columns"))
-    check_at_least(cfg, ("workers", "torch_threads"), 0)
+    check_at_least(cfg, ("env.num_envs", "env.image_size", "sheet_columns"))
+    check_at_least(cfg, ("env.workers", "torch_threads"), 0)
     check_seed(cfg.seed)
+    check_backend(cfg.env.backend)
     if cfg.conditions_file:
         register(load_conditions_file(cfg.conditions_file))
     with _policy_threads(cfg):
-        index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed, size=cfg.size,
-                             workers=cfg.workers, sheet_columns=cfg.sheet_columns)
+        index = record_media(cfg.policy, cfg.out, cfg.conditions, cfg.episodes, seed=cfg.seed,
+                             size=cfg.env.image_size, workers=cfg.env.workers, num_envs=cfg.env.num_envs,
+                             sheet_columns=cfg.sheet_columns, backend=cfg.env.backend,
+                             ray_address=cfg.env.ray_address)
     out = Path(cfg.out)
     return [out / v["file"] for v in index["videos"]] + [out / index["contact_sheet"]]
 
