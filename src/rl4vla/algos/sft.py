@@ -92,7 +92,7 @@ class SFTConfig:
     """train on every k-th step of each demo (demo i from its step i % k, so every phase of the motion is covered),
     of --data and --mix-data (1 = every step). Neighbouring steps at
     5 Hz look nearly alike, and with a frozen encoder every kept frame is encoded once (~12k frames a minute on
-    2 cores): the shipped prior used 4 on its 20,000-demo corpus (~116k of its ~460k frames)"""
+    2 cores): the shipped prior used 2 on its 20,000-demo corpus (~230k of its ~460k frames)"""
     model: VLAConfig = VLAConfig()
     """architecture"""
 
