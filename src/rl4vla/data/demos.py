@@ -260,7 +260,8 @@ class DemoDataset:
         on steps 0, 4, 8, ... predicted the held-out steps' yaw with cross-entropy 1.61 against 0.25)."""
         if stride < 1:
             raise ValueError(f"the frame stride must be >= 1, got {stride}")
-        steps = [(np.arange(len(e.actions)) + i) % stride for i, e in enumerate(self.episodes)]
+        # 0 at the steps k of demo i with k = i (mod stride)
+        steps = [(np.arange(len(e.actions)) - i) % stride for i, e in enumerate(self.episodes)]
         return np.flatnonzero(np.concatenate(steps) == 0) if steps else np.zeros(0, np.int64)
 
     def episode_frames(self, i: int) -> np.ndarray:
