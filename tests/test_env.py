@@ -90,6 +90,42 @@ def test_worker_processes_match_in_process_stepping():
     assert np.allclose(out[0]["state"]["obj_pos"], out[1]["state"]["obj_pos"])
 
 
+@pytest.mark.parametrize("cores, envs, expected", [(1, 16, 1), (2, 16, 2), (4, 16, 4), (16, 64, 14), (16, 8, 8)])
+def test_auto_workers_follow_the_machine(monkeypatch, cores, envs, expected):
+    """--env.workers auto: one per usable CPU up to four, else all but two (kept for the policy), never more
+    than the scenes."""
+    import rl4vla.util as util
+    from rl4vla.bench.env import resolve_workers
+
+    monkeypatch.setattr(util, "usable_cpus", lambda: cores)
+    assert util.auto_workers(envs) == expected
+    assert resolve_workers(EnvConfig(num_envs=envs, workers="auto")) == expected
+    assert resolve_workers(EnvConfig(num_envs=envs, workers=3)) == min(3, envs)  # a number is taken as given
+
+
+def test_auto_workers_step_the_scenes(monkeypatch):
+    import rl4vla.util as util
+
+    monkeypatch.setattr(util, "usable_cpus", lambda: 2)
+    env = TabletopVecEnv(EnvConfig(num_envs=3, workers="auto", image_size=32))
+    try:
+        assert env.workers == 2 and len(env._procs) == 2
+        obs, _ = env.reset(seed=0)
+        assert obs["rgb"].shape == (3, 32, 32, 3)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("bad", [-1, "many", 1.5, True])
+def test_bad_worker_counts_say_what_is_valid(bad):
+    from rl4vla.util import check_workers
+
+    with pytest.raises(ValueError, match="must be 'auto'.*or an integer >= 0"):
+        check_workers(bad)
+    with pytest.raises(ValueError, match="workers must be 'auto'"):
+        TabletopVecEnv(EnvConfig(num_envs=1, workers=bad))
+
+
 def test_pinned_episodes_replay_exactly(small_env):
     small_env.reset(seed=11)
     eps = small_env.episodes

@@ -57,6 +57,19 @@ def test_ray_shards_step_like_local_ones(ray_cluster):
         remote.close()
 
 
+def test_auto_workers_on_ray_use_the_clusters_cpus(ray_cluster):
+    """--env.workers auto with Ray: one actor per cluster CPU less one for the driver (the fixture's cluster has 2),
+    never more than the scenes."""
+    from rl4vla.bench.env import resolve_workers
+
+    assert resolve_workers(EnvConfig(num_envs=8, workers="auto", backend="ray")) == 1
+    env = TabletopVecEnv(EnvConfig(num_envs=2, workers="auto", image_size=32, max_steps=2, backend="ray"))
+    try:
+        assert env.workers == 1 and len(env._ray.actors) == 1
+    finally:
+        env.close()
+
+
 def test_ray_eval_writes_the_local_results_file(ray_cluster, tmp_path):
     """2 conditions x 4 pinned episodes of the scripted expert in two shards: the same results file either way."""
     cfg = EvalConfig(policy="expert", conditions=tuple(CONDITIONS), episodes=4, seeds=(3,),

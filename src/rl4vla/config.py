@@ -40,9 +40,10 @@ class EnvArgs(EnvBackend):
 
     num_envs: int = 16
     """scenes stepped in lockstep"""
-    workers: int = 2
+    workers: int | Literal["auto"] = "auto"
     """env worker processes, or Ray actors with --env.backend ray (0 = step every scene in this process; ray: one
-    actor)"""
+    actor); auto = one per usable CPU, less two for the policy on machines with more than four (2 here on 2
+    cores: 420 env steps/s against 236 with one; 14 on a 16-core machine), or the Ray cluster's CPUs less one"""
     image_size: int | None = 128
     """square RGB observation size in pixels (16..480); None (RL and `bench policy` only) = the policy's input
     size"""

@@ -182,10 +182,10 @@ def bench_sim(cfg: BenchSimConfig) -> dict:
         "env_steps_per_s_min": float(np.min(rates)),
         "env_steps_per_s_max": float(np.max(rates)),
         "reset_s_median": float(np.median(reset_s)),
-        "size": size, "workers": cfg.env.workers, "num_envs": n, "repeats": cfg.repeats,
+        "size": size, "workers": env.workers, "num_envs": n, "repeats": cfg.repeats,
         "conditions": list(cfg.conditions),
     }
     return _show(out, cfg.json, [
         f"env steps/s: median {out['env_steps_per_s']:.0f} (min {out['env_steps_per_s_min']:.0f}, "
         f"max {out['env_steps_per_s_max']:.0f}) over {cfg.repeats} repeats; {n} envs, "
-        f"{cfg.env.workers} workers, {size}x{size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms"])
+        f"{out['workers']} workers, {size}x{size} RGB; reset {out['reset_s_median'] * 1000:.0f} ms"])

@@ -51,6 +51,7 @@ from rl4vla.util import (
     check_at_least,
     check_output_dir,
     check_seed,
+    check_workers,
     resolve_device,
     torch_threads,
 )
@@ -214,7 +215,8 @@ def _validate(cfg: StudyConfig) -> None:
     check_at_least(cfg, ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
                          "eval_episodes", "env.num_envs", "train_eval_episodes", "media_episodes",
                          "env.image_size", "media_size"))
-    check_at_least(cfg, ("env.workers", "torch_threads", "sft_eval_every", "rl_eval_every"), 0)
+    check_at_least(cfg, ("torch_threads", "sft_eval_every", "rl_eval_every"), 0)
+    check_workers(cfg.env.workers)
     check_seed(cfg.seed)
     resolve_device(cfg.device)  # --device cuda without a GPU fails now, not at the first training stage
     check_backend(cfg.env.backend)  # so does --env.backend ray without Ray

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import EnvArgs
 from rl4vla.policy.vla import SmallVLA
 from rl4vla.protocol import RL_EPISODE_SEED
-from rl4vla.util import auto_threads, check_at_least, check_seed
+from rl4vla.util import auto_threads, check_at_least, check_seed, check_workers
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,8 @@ class RLConfig:
     """rollouts between in-distribution evaluations at temperature 0.6 (0 = only at the end)"""
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation (seed 1000)"""
-    eval_workers: int = 2
-    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
+    eval_workers: int | Literal["auto"] = "auto"
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation; auto = as --env.workers auto"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
     device: str = "auto"
@@ -442,7 +443,9 @@ def _validate(cfg: RLConfig) -> Algo:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
-    check_at_least(cfg, ("eval_every", "episode_pool", "env.workers", "eval_workers", "torch_threads"), 0)
+    check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads"), 0)
+    check_workers(cfg.env.workers)
+    check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
     check_backend(cfg.env.backend)

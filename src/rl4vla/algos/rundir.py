@@ -93,7 +93,7 @@ class RunLogger:
             self.tb.close()
 
 
-def evaluate_in_distribution(model, episodes: int, workers: int, image_size: int, backend: str = "local",
+def evaluate_in_distribution(model, episodes: int, workers: int | str, image_size: int, backend: str = "local",
                              ray_address: str | None = None) -> float:
     """Success of a SmallVLA on the first `episodes` pinned in-distribution episodes of the in-training evaluation
     seed, at the evaluation temperature (eval's own run_episodes), in env workers of `backend` (EnvConfig)."""

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import EnvBackend
 from rl4vla.policy.tokenizer import ActionTokenizer
 from rl4vla.policy.vla import SmallVLA, VLAConfig
-from rl4vla.util import atomic_torch_save, check_at_least, check_seed, torch_threads
+from rl4vla.util import atomic_torch_save, check_at_least, check_seed, check_workers, torch_threads
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class SFTConfig:
     """steps between in-distribution evaluations (0 = only at the end)"""
     eval_episodes: int = 32
     """pinned in-distribution episodes per evaluation"""
-    eval_workers: int = 2
-    """env worker processes (or Ray actors, with --env.backend ray) for evaluation"""
+    eval_workers: int | Literal["auto"] = "auto"
+    """env worker processes (or Ray actors, with --env.backend ray) for evaluation; auto = as --env.workers auto"""
     env: EnvBackend = EnvBackend()
     """where the evaluation's env workers run (--env.backend, --env.ray-address); the model trains in this
     process, on its --device"""
@@ -262,7 +263,8 @@ def _frames_checksum(rgb: np.ndarray) -> int:
 
 def _validate(cfg: SFTConfig) -> None:
     check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes", "frame_stride"))
-    check_at_least(cfg, ("eval_every", "eval_workers", "torch_threads"), 0)
+    check_at_least(cfg, ("eval_every", "torch_threads"), 0)
+    check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
     check_backend(cfg.env.backend)
     if cfg.aux_weight < 0:

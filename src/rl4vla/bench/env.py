@@ -27,6 +27,7 @@ from rl4vla.bench.conditions import Condition, Episode, resolve_conditions, samp
 from rl4vla.bench.contract import ACTION_DIM, STATE_KEYS
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.bench.task import Task
+from rl4vla.util import auto_workers, check_workers
 
 if TYPE_CHECKING:  # spawned env workers import this module: they need not import the command configs
     from rl4vla.config import EnvArgs
@@ -41,8 +42,10 @@ class EnvConfig:
 
     num_envs: int = 8
     """number of scenes stepped in lockstep"""
-    workers: int = 2
-    """worker processes (0 = step every scene in this process)"""
+    workers: int | Literal["auto"] = 2
+    """worker processes, or Ray actors with backend ray (0 = step every scene in this process); auto = one per
+    usable CPU, less two for the policy on machines with more than four (rl4vla.util.auto_workers), or with
+    backend ray the cluster's CPUs less one"""
     image_size: int = 128
     """square RGB observation size in pixels (16..480)"""
     max_steps: int = 80
@@ -64,6 +67,20 @@ def env_config(args: EnvArgs, **settings) -> EnvConfig:
     """The EnvConfig of a command's --env.* flags, with the settings the command sets itself (max_steps, ...) or
     overrides (fewer scenes than episodes, the policy's image size)."""
     return EnvConfig(**{**dataclasses.asdict(args), **settings})
+
+
+def resolve_workers(config: EnvConfig) -> int:
+    """The worker (or Ray actor) count of `config`: its number, capped at the scenes, or for auto the machine's
+    (rl4vla.util.auto_workers) or, with backend ray, the Ray cluster's CPUs less one for the driver."""
+    n = config.num_envs
+    if config.workers != "auto":
+        return min(check_workers(config.workers, "workers"), n)
+    if config.backend == "ray":
+        from rl4vla.bench.ray_backend import connect
+
+        cpus = int(connect(config.ray_address).cluster_resources().get("CPU", 1))
+        return max(1, min(n, cpus - 1))
+    return auto_workers(n)
 
 
 class _Shard:
@@ -159,8 +176,7 @@ class TabletopVecEnv(gym.vector.VectorEnv):
     def __init__(self, config: EnvConfig = EnvConfig(), conditions: list[str] | list[Condition] = ("in-distribution",)):
         if config.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {config.num_envs}")
-        if config.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {config.workers}")
+        check_workers(config.workers, "workers")
         if not 16 <= config.image_size <= 480:
             raise ValueError(f"image_size must be in [16, 480], got {config.image_size}")
         check_backend(config.backend, "backend")
@@ -177,7 +193,7 @@ class TabletopVecEnv(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
         self.render_mode = "rgb_array"
 
-        w = min(config.workers, n)
+        self.workers = w = resolve_workers(config)
         bounds = np.linspace(0, n, max(w, 1) + 1).astype(int)
         self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         self._procs, self._conns, self._local, self._ray = [], [], None, None

@@ -26,7 +26,7 @@ from rl4vla.data.demos import (
     write_shard,
 )
 from rl4vla.policy.base import make_policy
-from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, check_seed
+from rl4vla.util import atomic_write_text, check_at_least, check_output_dir, check_seed, check_workers
 
 
 def _new_meta(cfg: CollectConfig) -> dict:
@@ -41,7 +41,7 @@ def collect(cfg: CollectConfig) -> dict:
     import json
 
     check_at_least(cfg, ("episodes", "env.num_envs", "env.image_size"))
-    check_at_least(cfg, ("env.workers",), 0)
+    check_workers(cfg.env.workers)
     check_seed(cfg.seed)
     check_backend(cfg.env.backend)
     if not 0 <= cfg.noise <= 0.02:

@@ -74,7 +74,7 @@ def _title(sheet: np.ndarray, text: str) -> np.ndarray:
 
 
 def record_media(policy_spec: str, out_dir: str | os.PathLike, conditions: Sequence[str] = ("in-distribution",),
-                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int = 2, num_envs: int = 8,
+                 episodes: int = 2, *, seed: int = 0, size: int = 256, workers: int | str = "auto", num_envs: int = 8,
                  sheet_columns: int = 6, temperature: float = EVAL_TEMPERATURE, label: str | None = None,
                  manifest: Sequence[Episode] | None = None, device: str = "auto", backend: str = "local",
                  ray_address: str | None = None) -> dict:

@@ -25,7 +25,15 @@ from rl4vla.config import ConditionsConfig, EvalConfig, RenderConfig
 from rl4vla.eval.evaluator import run_episodes, seeded_policy
 from rl4vla.eval.media import record_media
 from rl4vla.eval.results import BUILTIN_POLICIES, make_results, policy_info, write_results
-from rl4vla.util import check_at_least, check_device, check_output_file, check_seed, resolve_device, torch_threads
+from rl4vla.util import (
+    check_at_least,
+    check_device,
+    check_output_file,
+    check_seed,
+    check_workers,
+    resolve_device,
+    torch_threads,
+)
 
 
 def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...] | list[int],
@@ -67,7 +75,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     t0 = time.perf_counter()
     check_at_least(cfg, ("env.num_envs", "env.image_size"))
-    check_at_least(cfg, ("env.workers", "torch_threads"), 0)
+    check_at_least(cfg, ("torch_threads",), 0)
+    check_workers(cfg.env.workers)
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
     check_device(cfg.device)
@@ -102,7 +111,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
                 "manifest_file": cfg.manifest, "conditions_file": cfg.conditions_file,
                 "temperature": cfg.temperature, "image_size": cfg.env.image_size,
-                "num_envs": cfg.env.num_envs, "workers": cfg.env.workers}
+                "num_envs": cfg.env.num_envs, "workers": env.workers}
     if cfg.manifest:
         settings["episodes_per_condition_seed"] = None
     out = make_results(episodes, [r.success for r in res], [r.ever_grasped for r in res], [r.ret for r in res],
@@ -132,7 +141,8 @@ def format_results(doc: dict) -> str:
 def render(cfg: RenderConfig) -> list[Path]:
     """Record cfg.episodes episodes per condition: one video each plus a contact sheet PNG (see record_media)."""
     check_at_least(cfg, ("env.num_envs", "env.image_size", "sheet_columns"))
-    check_at_least(cfg, ("env.workers", "torch_threads"), 0)
+    check_at_least(cfg, ("torch_threads",), 0)
+    check_workers(cfg.env.workers)
     check_seed(cfg.seed)
     check_backend(cfg.env.backend)
     if cfg.conditions_file:
