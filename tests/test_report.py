@@ -46,6 +46,18 @@ def test_seeds_concatenate_into_one_manifest():
         eval_episodes(["in-distribution"], (0, 0), 1)
 
 
+def test_in_distribution_may_get_more_episodes_than_the_other_conditions():
+    names = ["in-distribution", "unseen-table"]
+    more = eval_episodes(names, (0, 1), 2, in_distribution_episodes=5)
+    per = [(e.seed, e.condition) for e in more]
+    assert per == [(s, c) for s in (0, 1) for c, k in (("in-distribution", 5), ("unseen-table", 2)) for _ in range(k)]
+    plain = eval_episodes(names, (0,), 2)
+    assert more[:2] == plain[:2] and more[5:7] == plain[2:]  # the same pinned episodes, more of them
+    assert eval_episodes(["unseen-table"], (0,), 2, 5) == eval_episodes(["unseen-table"], (0,), 2)
+    with pytest.raises(ValueError, match="in-distribution-episodes must be >= 0"):
+        eval_episodes(names, (0,), 2, -1)
+
+
 def test_results_round_trip_keeps_hash_and_outcomes(pair):
     eps, pa, _ = pair
     doc = load_results(pa)

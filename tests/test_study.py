@@ -106,6 +106,8 @@ def test_other_settings_for_an_existing_study_are_refused(run, capsys):
     assert "recorded preset 'debug', asked preset 'quick'" in err and "demos_warmup" in err and "--out" in err
     with pytest.raises(ValueError, match="stage 'eval_sft' differs in episodes: 1 -> 2"):
         study.run_study(dataclasses.replace(run["cfg"], eval_episodes=2))
+    with pytest.raises(ValueError, match="stage 'eval_sft' differs in in_distribution_episodes: None -> 3"):
+        study.run_study(dataclasses.replace(run["cfg"], in_distribution_episodes=3))
     assert _files(root) == before
 
 

@@ -59,6 +59,9 @@ class EvalConfig:
     """condition names, or 'all' (see `rl4vla conditions`)"""
     episodes: int = 32
     """episodes per condition and seed"""
+    in_distribution_episodes: int = 0
+    """episodes of the in-distribution condition per seed (0 = --episodes): the condition every other is compared
+    with, and where RL trains, so it may get more; its first --episodes are the same pinned episodes either way"""
     seeds: tuple[int, ...] = (0,)
     """seeds of the episode manifest, concatenated in order (the same seeds pin the same episodes for every
     policy); the first also seeds the policy's sampling"""

@@ -136,6 +136,10 @@ class StudyConfig:
     (1000) and the RL episodes (10000), rl4vla.protocol (paper: 3 seeds)"""
     eval_episodes: int = 8
     """final-evaluation episodes per condition and seed, the same for every model (paper: 64)"""
+    in_distribution_episodes: int = 0
+    """final-evaluation episodes of in-distribution per seed (0 = eval_episodes): the condition RL trains on and
+    every other is compared with. The quick preset gives it 64, so that differences of about 0.2 between models
+    can pass the paired test, where 8 episodes a condition cannot separate models closer than about 0.5"""
     media_conditions: tuple[str, ...] = ("all",)
     """conditions recorded as videos and a contact sheet for SFT and PPO"""
     media_episodes: int = 1
@@ -156,7 +160,7 @@ PRESETS: dict[str, StudyConfig] = {
     # demos ~3 min, SFT ~5, RL ~5 (3 x 1.7), eval ~6, media+report ~0.4
     "quick": StudyConfig(preset="quick", sft_demos=500, warmup_steps=600, sft_steps=1200,
                          sft_eval_every=0, rl_env_steps=10_240, rl_eval_every=4, train_eval_episodes=16,
-                         eval_seeds=(100,), eval_episodes=8, media_size=128,
+                         eval_seeds=(100,), eval_episodes=8, in_distribution_episodes=64, media_size=128,
                          media_conditions=("in-distribution", "unseen-table", "unseen-object", "unseen-init-pose")),
     # ~2 h 25 min on 2 cores from the shipped prior (2 h 22 min measured without the pretraining stages):
     # demos ~22 min, SFT ~40 (4,000 demos, 16,000 steps: the SFT target of about 60%), RL ~75
@@ -193,7 +197,8 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
         evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
         cost[algo] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
     for model in LABELS:
-        cost[f"eval_{model}"] = 16 * len(cfg.eval_seeds) * cfg.eval_episodes / v["eval_episodes_per_s"]
+        per_seed = 15 * cfg.eval_episodes + (cfg.in_distribution_episodes or cfg.eval_episodes)
+        cost[f"eval_{model}"] = len(cfg.eval_seeds) * per_seed / v["eval_episodes_per_s"]
     n_media = len(resolve_conditions(cfg.media_conditions)) * cfg.media_episodes
     cost["media_sft"] = cost["media_ppo"] = n_media / v["media_episodes_per_s"]
     cost["report"] = 0.0
@@ -311,7 +316,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     def evaluation(model: str) -> None:
         name = f"eval_{model}"
         c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
-                       seeds=cfg.eval_seeds, env=cfg.env,
+                       in_distribution_episodes=cfg.in_distribution_episodes, seeds=cfg.eval_seeds, env=cfg.env,
                        out=str(root / name / "results.json"), label=LABELS[model],
                        save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads,
                        device=cfg.device)
@@ -321,7 +326,10 @@ def plan(cfg: StudyConfig) -> list[Stage]:
             return {"env_steps": doc["num_episodes"] * EPISODE_STEPS, "in_distribution": doc["in_distribution"],
                     "outputs": [f"{name}/results.json", f"{name}/manifest.json"]}
 
-        stages.append(Stage(name, {**_inputs(c), "policy_stage": model}, run, (model,)))
+        inputs = _inputs(c)
+        if not c.in_distribution_episodes:  # unset: the inputs recorded before the field existed
+            del inputs["in_distribution_episodes"]
+        stages.append(Stage(name, {**inputs, "policy_stage": model}, run, (model,)))
 
     def media(model: str) -> None:
         name = f"media_{model}"
@@ -383,6 +391,8 @@ def budgets_markdown(cfg: StudyConfig) -> str:
     trainers = "tiny debug presets" if cfg.trainers == "debug" else "SFT presets warmup/sft, RL preset default"
     mix = cfg.mix_demos > 0
     eps = len(cfg.eval_seeds) * cfg.eval_episodes
+    id_eps = (f" ({len(cfg.eval_seeds) * cfg.in_distribution_episodes} in-distribution)"
+              if cfg.in_distribution_episodes else "")
     if cfg.pretrain == "shipped":
         from rl4vla.policy.pretrained import provenance
 
@@ -409,7 +419,8 @@ def budgets_markdown(cfg: StudyConfig) -> str:
         ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.env.num_envs} envs",
          "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
-         f"= {eps} per condition, seeds {', '.join(map(str, cfg.eval_seeds))}, temperature {EVAL_TEMPERATURE:g}",
+         f"= {eps} per condition{id_eps}, seeds {', '.join(map(str, cfg.eval_seeds))}, "
+         f"temperature {EVAL_TEMPERATURE:g}",
          "3 x 64 = 192"),
         ("models", f"small VLA ({trainers}), {cfg.env.image_size} px", "OpenVLA-7B, LoRA rank 32, 224 px"),
     ]

@@ -37,13 +37,17 @@ from rl4vla.util import (
 
 
 def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...] | list[int],
-                  episodes: int) -> list[Episode]:
-    """The evaluation manifest: for each seed in order, `episodes` pinned episodes of each condition.
+                  episodes: int, in_distribution_episodes: int = 0) -> list[Episode]:
+    """The evaluation manifest: for each seed in order, `episodes` pinned episodes of each condition
+    (`in_distribution_episodes` of in-distribution when > 0).
 
-    Seeds are concatenated, so the manifest of seeds (0,) is a prefix of that of (0, 1, 2).
+    Seeds are concatenated, so the manifest of seeds (0,) is a prefix of that of (0, 1, 2). A condition's first k
+    episodes of a seed are the same whatever its count.
     """
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    if in_distribution_episodes < 0:
+        raise ValueError(f"--in-distribution-episodes must be >= 0 (0 = --episodes), got {in_distribution_episodes}")
     if not seeds:
         raise ValueError("--seeds needs at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -51,7 +55,10 @@ def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...
     for s in seeds:
         check_seed(s, "--seeds")
     conds = resolve_conditions(conditions)
-    return [e for s in seeds for c in conds for e in sample_episodes(c, s, episodes)]
+    count = {c.name: episodes for c in conds}
+    if in_distribution_episodes and "in-distribution" in count:
+        count["in-distribution"] = in_distribution_episodes
+    return [e for s in seeds for c in conds for e in sample_episodes(c, s, count[c.name])]
 
 
 def _manifest_dimensions(path: str) -> dict[str, str]:
@@ -93,7 +100,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         episodes = read_manifest(cfg.manifest)
         dims = _manifest_dimensions(cfg.manifest)
     else:
-        episodes = eval_episodes(cfg.conditions, cfg.seeds, cfg.episodes)
+        episodes = eval_episodes(cfg.conditions, cfg.seeds, cfg.episodes, cfg.in_distribution_episodes)
     if not episodes:
         raise ValueError("no episodes to evaluate")
     if cfg.save_manifest:
@@ -109,11 +116,12 @@ def evaluate(cfg: EvalConfig) -> dict:
     finally:
         env.close()
     settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
+                "in_distribution_episodes": cfg.in_distribution_episodes or cfg.episodes,
                 "manifest_file": cfg.manifest, "conditions_file": cfg.conditions_file,
                 "temperature": cfg.temperature, "image_size": cfg.env.image_size,
                 "num_envs": cfg.env.num_envs, "workers": env.workers}
     if cfg.manifest:
-        settings["episodes_per_condition_seed"] = None
+        settings["episodes_per_condition_seed"] = settings["in_distribution_episodes"] = None
     out = make_results(episodes, [r.success for r in res], [r.ever_grasped for r in res], [r.ret for r in res],
                        policy=info, label=cfg.label, dimensions=dims, settings=settings,
                        wall_s=time.perf_counter() - t0)
