@@ -337,14 +337,14 @@ def _cfg(algo, init, out, **kw):
 
 
 def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
-    straight = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "straight", env_steps=48))
+    straight = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "straight", env_steps=48, snapshot_every=1))
     first = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed"))
     assert first["env_steps"] == 24 and first["updates"] == 1
     for name in ("model.pt", "checkpoint.pt", "summary.json", "metrics.jsonl", "config.json"):
         assert (tmp_path / "resumed" / name).exists()
     with pytest.raises(ValueError, match="--resume"):
         rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed", env_steps=48))
-    resumed = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed", env_steps=48, resume=True))
+    resumed = rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "resumed", env_steps=48, resume=True, snapshot_every=1))
     assert resumed["env_steps"] == straight["env_steps"] == 48 and resumed["updates"] == 2
     a = SmallVLA.load(str(tmp_path / "straight" / "model.pt")).state_dict()
     b = SmallVLA.load(str(tmp_path / "resumed" / "model.pt")).state_dict()
@@ -352,6 +352,12 @@ def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     init = SmallVLA.load(init_ckpt).state_dict()
     assert max((a[k] - init[k]).abs().max().item() for k in a) > 1e-6  # PPO moved the weights
+    # snapshots: one per update (--snapshot-every may change on resume); the last is the final model
+    assert sorted(p.name for p in (tmp_path / "straight" / "snapshots").iterdir()) == ["model_24.pt", "model_48.pt"]
+    assert [p.name for p in (tmp_path / "resumed" / "snapshots").iterdir()] == ["model_48.pt"]
+    first_snap = SmallVLA.load(str(tmp_path / "straight" / "snapshots" / "model_24.pt")).state_dict()
+    last_snap = SmallVLA.load(str(tmp_path / "straight" / "snapshots" / "model_48.pt")).state_dict()
+    assert all(torch.equal(last_snap[k], a[k]) for k in a) and not all(torch.equal(first_snap[k], a[k]) for k in a)
     rows = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl")]
     assert [r["step"] for r in rows if "losses/policy" in r] == [24, 48]
     assert {"train/success", "losses/value", "losses/approx_kl", "losses/clip_frac", "losses/explained_variance",

@@ -163,6 +163,11 @@ class RLConfig:
     """env worker processes (or Ray actors, with --env.backend ray) for evaluation; auto = as --env.workers auto"""
     checkpoint_every: int = 1
     """rollouts between checkpoints"""
+    snapshot_every: int = 0
+    """rollouts between model snapshots kept as out/snapshots/model_<env steps>.pt (4 MB each; 0 = none): the
+    held-out curve measured afterwards, on as many pinned episodes as needed (`rl4vla eval --policy ...`). One
+    128-episode evaluation of the last model is not the run's curve: on R3 the same PPO run scored 0.461 at 204,800
+    env steps and 0.352 at 409,600 (docs/measurements/rl-ladder.md)"""
     device: str = "auto"
     """where the policy acts, learns and is evaluated: auto (cuda when torch.cuda.is_available(), else cpu), cpu
     or cuda (an error when no GPU is present); rollouts are kept on the CPU and each minibatch is moved over.
@@ -173,7 +178,8 @@ class RLConfig:
 
 
 # settings that do not change a run's result: a resumed run may use other values (config.json records them)
-MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every", "device",
+MAY_CHANGE_ON_RESUME = ("env_steps", "env.workers", "eval_workers", "torch_threads", "checkpoint_every",
+                        "snapshot_every", "device",
                         "env.backend", "env.ray_address")
 
 _DEBUG = RLConfig(preset="debug", env_steps=64, env=EnvArgs(num_envs=4, workers=0, image_size=None), num_steps=8,
@@ -443,7 +449,7 @@ def _validate(cfg: RLConfig) -> Algo:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
-    check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads"), 0)
+    check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
     check_workers(cfg.env.workers)
     check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
@@ -563,6 +569,8 @@ def train_rl(cfg: RLConfig) -> dict:
             bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3g}" for k in (
                 "train/success", "losses/policy", "losses/dpo", "time/env_steps_per_s") if k in metrics})
             done = c["env_steps"] >= cfg.env_steps
+            if cfg.snapshot_every and c["updates"] % cfg.snapshot_every == 0:
+                model.save(str(run / "snapshots" / f"model_{c['env_steps']}.pt"))
             if c["updates"] % cfg.checkpoint_every == 0 or done:
                 save()
             if cfg.eval_every and c["updates"] % cfg.eval_every == 0 and not done:
