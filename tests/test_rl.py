@@ -462,6 +462,52 @@ def test_policy_lr_warms_up_linearly_over_optimizer_steps_and_target_kl_stops_an
     assert out["train/update_samples"] == 2 * out["train/optimizer_steps"]
 
 
+def test_token_kl_is_the_exact_kl_summed_over_an_actions_tokens():
+    p = torch.log_softmax(torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]]), -1)  # (B=1, D=2, K=3)
+    q = torch.log_softmax(torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]), -1)
+    by_hand = sum(float((a.exp() * (a - b)).sum()) for a, b in zip(p[0], q[0]))
+    assert L.token_kl(p, q).item() == pytest.approx(by_hand) and by_hand > 0
+    assert L.token_kl(p, p).item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="ref_logp"):
+        L.token_kl(p, q[:, :1])
+    with pytest.raises(ValueError, match=r"\(B, D, K\)"):
+        L.token_kl(p[0], q[0])
+
+
+def test_kl_penalty_pulls_a_drifted_policy_back_to_its_start():
+    """With no advantage signal, the update moves the policy only through --kl-coef, and towards the start."""
+    start = make_model()
+    ref = rl.frozen(start)
+    roll = make_rollout(start, t_len=4, n=4)
+    drifted = copy.deepcopy(start)
+    with torch.no_grad():
+        for p in drifted.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    tokens = torch.as_tensor(roll.tokens.reshape(-1, 7))
+
+    def kl(m):
+        with torch.no_grad():
+            return L.token_kl(m.evaluate(roll.obs(np.arange(16)), tokens, 1.0, dist=True)[3],
+                              ref.evaluate(roll.obs(np.arange(16)), tokens, 1.0, dist=True)[3]).mean().item()
+
+    before = kl(drifted)
+    zero = torch.zeros(4, 4)
+    for coef in (0.0, 1.0):
+        m = copy.deepcopy(drifted)
+        cfg = rl.RLConfig(minibatch_size=4, grad_accum=1, policy_lr=1e-3, kl_coef=coef)
+        out = rl.surrogate_update(m, rl.make_optimizer(m, cfg), roll, zero, None, cfg, np.random.default_rng(0),
+                                  ref=ref)
+        if coef:
+            assert kl(m) < 0.8 * before and out["losses/kl_init"] > 0
+        else:
+            assert kl(m) == pytest.approx(before, rel=1e-3) and "losses/kl_init" not in out
+    with pytest.raises(ValueError, match="reference policy"):
+        rl.surrogate_update(m, rl.make_optimizer(m, cfg), roll, zero, None, cfg, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="applies to ppo, grpo and fbc"):
+        rl._validate(dataclasses.replace(rl.presets("dpo")["debug"], init="x", kl_coef=0.1))
+
+
 def test_binary_gripper_executes_the_gripper_token_as_open_or_closed():
     model = make_model()
     obs = {"rgb": np.zeros((64, 32, 32, 3), np.uint8), "instruction": [TEXTS[0]] * 64,

@@ -2,7 +2,8 @@
 
 Every function checks its input shapes and raises ValueError on a mismatch: torch would
 otherwise broadcast e.g. advantages (B, 1) against log-probs (B,) into a silent (B, B) loss.
-Shapes: T = steps, N = env rows, B = samples, P = preference pairs, G = group size.
+Shapes: T = steps, N = env rows, B = samples, P = preference pairs, G = group size, D = action dimensions
+(tokens per action), K = token bins.
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ def ppo_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch
         clip_frac = ((ratio - 1.0).abs() > clip).float().mean()
         approx_kl = ((ratio - 1.0) - log_ratio).sum(1).mean()
     return -surr.sum(1).mean(), clip_frac, approx_kl
+
+
+def token_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Exact KL(pi || ref) of each action's token distributions, summed over its D tokens: (B,).
+
+    logp, ref_logp (B, D, K): log-probabilities over the K bins of each token (log_softmax, at the same
+    temperature). Exact over the bins, so it is >= 0 and 0 only where the distributions agree."""
+    if logp.ndim != 3:
+        raise ValueError(f"logp must have shape (B, D, K), got {tuple(logp.shape)}")
+    _check("ref_logp", ref_logp, logp.shape)
+    return (logp.exp() * (logp - ref_logp)).sum(-1).sum(-1)
 
 
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float = 0.2,

@@ -142,6 +142,12 @@ class RLConfig:
     policy_lr_warmup: int = 0
     """optimizer steps of linear warm-up of the policy lr from 0 (study: none; Adam's first steps move every
     weight by ~lr whatever its gradient, which gave the first update 2-4x the later approx KL)"""
+    kl_coef: float = 0.0
+    """PPO/GRPO/FBC: weight of a penalty on KL(pi || pi_init), the exact KL of each action's 7 token distributions
+    from the --init policy's at the collection temperature, added to every minibatch's loss and logged as
+    losses/kl_init (0 = off, the study's PPO). It bounds drift: on R3 the policy moved a summed KL of 2.3 nats an
+    action from its warm-up by 204,800 env steps and 3.9 by 409,600 (the x token's most likely bin changed on
+    half the states) while held-out success went 0.375 -> 0.461 -> 0.352 (docs/measurements/rl-ladder.md)"""
     target_kl: float = 0.0
     """stop an update early once the mean approx KL of its optimizer steps so far exceeds this (0 = never;
     the study: never)"""
@@ -278,14 +284,18 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: De
 
 def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout, adv: torch.Tensor,
                      ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator,
-                     mask: np.ndarray | None = None, anchor: DemoBatches | None = None) -> dict:
+                     mask: np.ndarray | None = None, anchor: DemoBatches | None = None,
+                     ref: SmallVLA | None = None) -> dict:
     """Clipped-surrogate epochs over the valid samples of a rollout (PPO; GRPO when ret is None: no critic).
 
     adv, ret (T, N); mask (T, N) bool: train on these valid samples only (default: all). Each optimizer step
     averages minibatch_size x grad_accum samples. The model is put in train mode here: the study's public code
     left it in eval mode during updates (a bug). With target_kl > 0 the update stops after the optimizer
-    step whose minibatches' mean approx KL exceeded it.
+    step whose minibatches' mean approx KL exceeded it. With kl_coef > 0, `ref` (the starting policy) anchors
+    every minibatch through kl_coef * KL(pi || ref).
     """
+    if cfg.kl_coef and ref is None:
+        raise ValueError("kl_coef > 0 needs the reference policy (ref) to measure the KL from")
     model.train()
     keep = roll.valid if mask is None else roll.valid & mask
     samples = np.flatnonzero(keep.reshape(-1))  # flat t * N + n
@@ -312,10 +322,17 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
             step_kl = []
             for m0 in range(0, len(chunk), cfg.minibatch_size):
                 mb = chunk[m0 : m0 + cfg.minibatch_size]
-                logp, ent, v = model.evaluate(roll.obs(mb), tokens[mb], cfg.temperature, per_dim=True)  # (B, 7)
+                obs = roll.obs(mb)
+                logp, ent, v, dist = model.evaluate(obs, tokens[mb], cfg.temperature, per_dim=True, dist=True)
                 surrogate = L.ppo_token_loss if per_token else L.ppo_policy_loss
                 pg, clip_frac, kl = surrogate(logp if per_token else logp.sum(-1), old_logp[mb], adv_d[mb], cfg.clip)
                 loss = pg - cfg.ent_coef * ent.sum(-1).mean()
+                if cfg.kl_coef:
+                    with torch.no_grad():
+                        ref_dist = ref.evaluate(obs, tokens[mb], cfg.temperature, dist=True)[3]
+                    kl_init = L.token_kl(dist, ref_dist).mean()
+                    loss = loss + cfg.kl_coef * kl_init
+                    stats["losses/kl_init"].append(kl_init.item())
                 if ret is not None:
                     vl = L.value_loss(v, old_v[mb], ret_d[mb], cfg.value_clip, cfg.huber_delta)
                     loss = loss + cfg.vf_coef * vl
@@ -416,11 +433,11 @@ class Algo:
 
 
 def _ppo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
-    return surrogate_update(model, opt, roll, *ppo_advantages(roll, cfg), cfg, rng, anchor=anchor)
+    return surrogate_update(model, opt, roll, *ppo_advantages(roll, cfg), cfg, rng, anchor=anchor, ref=ref)
 
 
 def _grpo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
-    return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng, anchor=anchor)
+    return surrogate_update(model, opt, roll, *grpo_advantages(roll, cfg), cfg, rng, anchor=anchor, ref=ref)
 
 
 SUCCESS_REWARD = 1.0  # the success term of the task's potential (bench/task.py): a return >= it means success
@@ -433,7 +450,7 @@ def _fbc(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     mask = np.broadcast_to(won[None], roll.valid.shape)
     out = {"train/fbc_successes": int(won.sum()), "train/update_samples": 0}
     if won.any():
-        out |= surrogate_update(model, opt, roll, _t(mask.astype(np.float32)), None, cfg, rng, mask, anchor)
+        out |= surrogate_update(model, opt, roll, _t(mask.astype(np.float32)), None, cfg, rng, mask, anchor, ref)
     return out
 
 
@@ -450,6 +467,9 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
     check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
+    if cfg.kl_coef < 0 or (cfg.kl_coef and cfg.algo == "dpo"):
+        raise ValueError(f"--kl-coef must be >= 0, and applies to ppo, grpo and fbc (DPO's reference is "
+                         f"--dpo-reference); got {cfg.kl_coef} for {cfg.algo}")
     check_workers(cfg.env.workers)
     check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
@@ -511,7 +531,8 @@ def train_rl(cfg: RLConfig) -> dict:
     ckpt_path = run / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     model = SmallVLA.load(cfg.init).to(dev)
-    ref = frozen(model) if cfg.algo == "dpo" and cfg.dpo_reference == "init" else None  # the starting policy
+    # the starting policy: DPO's reference, or the anchor of the KL penalty
+    ref = frozen(model) if (cfg.algo == "dpo" and cfg.dpo_reference == "init") or cfg.kl_coef else None
     c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
          "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
     if ck is not None:

@@ -278,10 +278,11 @@ class SmallVLA(nn.Module):
 
     # ----- the policy interface ---------------------------------------------------------
     def evaluate(self, obs: dict, tokens: torch.Tensor, temperature: float = 1.0,
-                 per_dim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 per_dim: bool = False, dist: bool = False) -> tuple[torch.Tensor, ...]:
         """log pi_T(tokens) summed over the 7 dims (B,), entropy of pi_T summed (B,), value (B,); per_dim: the
-        log-probs and entropies per action dimension instead, (B, 7) each. pi_T is softmax(logits / T), the
-        distribution `act` samples from at temperature T (T = 1: the policy itself)."""
+        log-probs and entropies per action dimension instead, (B, 7) each; dist: a fourth output, the whole
+        log pi_T of every token (B, 7, bins). pi_T is softmax(logits / T), the distribution `act` samples from at
+        temperature T (T = 1: the policy itself)."""
         tokens = torch.as_tensor(tokens, dtype=torch.long, device=self.pos.device)
         if tokens.ndim != 2 or tokens.shape[1] != ACTION_DIM:
             raise ValueError(f"tokens must be (B, {ACTION_DIM}), got {tuple(tokens.shape)}")
@@ -293,7 +294,7 @@ class SmallVLA(nn.Module):
         entropy = -(logp.exp() * logp).sum(-1)  # (B, 7)
         if not per_dim:
             taken, entropy = taken.sum(-1), entropy.sum(-1)
-        return taken, entropy, self.value(h0)
+        return (taken, entropy, self.value(h0), logp) if dist else (taken, entropy, self.value(h0))
 
     def logits(self, obs: dict, tokens: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, 7, bins) for supervised training (`prefix`: `self.prefix(obs)` when a
