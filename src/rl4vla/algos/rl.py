@@ -145,9 +145,9 @@ class RLConfig:
     kl_coef: float = 0.0
     """PPO/GRPO/FBC: weight of a penalty on KL(pi || pi_init), the exact KL of each action's 7 token distributions
     from the --init policy's at the collection temperature, added to every minibatch's loss and logged as
-    losses/kl_init (0 = off, the study's PPO). It bounds drift: on R3 the policy moved a summed KL of 2.3 nats an
-    action from its warm-up by 204,800 env steps and 3.9 by 409,600 (the x token's most likely bin changed on
-    half the states) while held-out success went 0.375 -> 0.461 -> 0.352 (docs/measurements/rl-ladder.md)"""
+    losses/kl_init (0 = off, the study's PPO). It bounds drift: on R3 the policy moved a summed KL of 2.4 nats an
+    action from its warm-up by 204,800 env steps and 4.2 by 409,600 (the x token's most likely bin changed on
+    half the states or more) while held-out success went 0.375 -> 0.461 -> 0.352 (docs/measurements/rl-ladder.md)"""
     target_kl: float = 0.0
     """stop an update early once the mean approx KL of its optimizer steps so far exceeds this (0 = never;
     the study: never)"""
