@@ -176,7 +176,6 @@ class TabletopVecEnv(gym.vector.VectorEnv):
     def __init__(self, config: EnvConfig = EnvConfig(), conditions: list[str] | list[Condition] = ("in-distribution",)):
         if config.num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {config.num_envs}")
-        check_workers(config.workers, "workers")
         if not 16 <= config.image_size <= 480:
             raise ValueError(f"image_size must be in [16, 480], got {config.image_size}")
         check_backend(config.backend, "backend")

@@ -55,10 +55,10 @@ def eval_episodes(conditions: tuple[str, ...] | list[str], seeds: tuple[int, ...
     for s in seeds:
         check_seed(s, "--seeds")
     conds = resolve_conditions(conditions)
-    count = {c.name: episodes for c in conds}
-    if in_distribution_episodes and "in-distribution" in count:
-        count["in-distribution"] = in_distribution_episodes
-    return [e for s in seeds for c in conds for e in sample_episodes(c, s, count[c.name])]
+    def count(c) -> int:
+        return in_distribution_episodes if in_distribution_episodes and c.name == "in-distribution" else episodes
+
+    return [e for s in seeds for c in conds for e in sample_episodes(c, s, count(c))]
 
 
 def _manifest_dimensions(path: str) -> dict[str, str]:
