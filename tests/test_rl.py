@@ -462,6 +462,19 @@ def test_policy_lr_warms_up_linearly_over_optimizer_steps_and_target_kl_stops_an
     assert out["train/update_samples"] == 2 * out["train/optimizer_steps"]
 
 
+def test_policy_lr_decays_linearly_with_env_steps_to_its_end_fraction(init_ckpt, tmp_path):
+    cfg = rl.RLConfig(policy_lr=1e-4, policy_lr_end=0.2, env_steps=1000)
+    lrs = [rl.scheduled_policy_lr(cfg, s) for s in (0, 500, 1000, 2000)]
+    assert lrs == pytest.approx([1e-4, 6e-5, 2e-5, 2e-5])
+    assert rl.scheduled_policy_lr(rl.RLConfig(policy_lr=1e-4), 10**9) == 1e-4  # the study's: constant
+    out = tmp_path / "decay"
+    rl.train_rl(_cfg("ppo", init_ckpt, out, env_steps=72, policy_lr=3e-5, policy_lr_end=0.0))
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["train/policy_lr"] for r in rows if "train/policy_lr" in r] == pytest.approx([3e-5, 2e-5, 1e-5])
+    with pytest.raises(ValueError, match="policy-lr-end"):
+        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "bad", policy_lr_end=1.5))
+
+
 def test_token_kl_is_the_exact_kl_summed_over_an_actions_tokens():
     p = torch.log_softmax(torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]]), -1)  # (B=1, D=2, K=3)
     q = torch.log_softmax(torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]), -1)

@@ -142,6 +142,12 @@ class RLConfig:
     policy_lr_warmup: int = 0
     """optimizer steps of linear warm-up of the policy lr from 0 (study: none; Adam's first steps move every
     weight by ~lr whatever its gradient, which gave the first update 2-4x the later approx KL)"""
+    policy_lr_end: float = 1.0
+    """the policy lr at --env-steps as a fraction of --policy-lr, reached linearly from the first update (study:
+    1.0, constant; CleanRL's PPO anneals to 0). Each update uses the lr of the env steps collected before it, so a
+    resumed run keeps its schedule unless --env-steps changes. On R3 a constant lr gained held-out success in the
+    first 204,800 env steps (0.375 -> 0.461) and lost it in the next 204,800 (0.352) while the policy kept moving
+    (docs/measurements/rl-ladder.md)"""
     kl_coef: float = 0.0
     """PPO/GRPO/FBC: weight of a penalty on KL(pi || pi_init), the exact KL of each action's 7 token distributions
     from the --init policy's at the collection temperature, added to every minibatch's loss and logged as
@@ -264,8 +270,8 @@ def optimizer_steps(opt: torch.optim.Optimizer) -> int:
 
 def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: DemoBatches | None = None,
           stats: dict | None = None) -> float:
-    """Add the co-training SFT loss (anchor), clip, set the policy lr of this optimizer step (linear warm-up over
-    policy_lr_warmup steps), step."""
+    """Add the co-training SFT loss (anchor), clip, set the policy lr of this optimizer step (cfg.policy_lr, which
+    train_rl sets to the update's scheduled lr, times the linear warm-up over policy_lr_warmup steps), step."""
     done = optimizer_steps(opt)
     if anchor is not None:
         obs, tokens = anchor.batch(done)
@@ -275,8 +281,8 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: De
         if stats is not None:
             stats["losses/bc"].append(bc.item())
     norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
-    if cfg.policy_lr_warmup:
-        opt.param_groups[0]["lr"] = cfg.policy_lr * min(1.0, (done + 1) / cfg.policy_lr_warmup)
+    warm = min(1.0, (done + 1) / cfg.policy_lr_warmup) if cfg.policy_lr_warmup else 1.0
+    opt.param_groups[0]["lr"] = cfg.policy_lr * warm
     opt.step()
     opt.zero_grad(set_to_none=True)
     return float(norm)
@@ -489,10 +495,20 @@ def _validate(cfg: RLConfig) -> Algo:
         raise ValueError(f"unknown dpo_reference {cfg.dpo_reference!r}; valid: init, rollout")
     if cfg.bc_data and cfg.bc_batch < len(cfg.bc_data):
         raise ValueError(f"--bc-batch must be >= the number of --bc-data sets ({len(cfg.bc_data)}), got {cfg.bc_batch}")
+    if not 0 <= cfg.policy_lr_end <= 1:
+        raise ValueError(f"--policy-lr-end is the final lr as a fraction of --policy-lr, in [0, 1] (1 = constant, the "
+                         f"study's); got {cfg.policy_lr_end}")
     for name in ("policy_lr_warmup", "target_kl", "bc_coef"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 = off), got {getattr(cfg, name)}")
     return algo
+
+
+def scheduled_policy_lr(cfg: RLConfig, env_steps: int) -> float:
+    """The policy lr of the update that starts after `env_steps` env steps: linear from cfg.policy_lr at 0 to
+    cfg.policy_lr_end x cfg.policy_lr at cfg.env_steps, constant after."""
+    frac = min(1.0, env_steps / cfg.env_steps)
+    return cfg.policy_lr * (1.0 - (1.0 - cfg.policy_lr_end) * frac)
 
 
 def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optimizer, stream: EpisodeStream,
@@ -568,7 +584,9 @@ def train_rl(cfg: RLConfig) -> dict:
             c["eval_s"] += time.perf_counter() - t3
         while c["env_steps"] < cfg.env_steps:
             t0 = time.perf_counter()
-            roll, metrics, t1 = iteration(env, model, ref, opt, stream, cfg, c["updates"], anchor)
+            ucfg = dataclasses.replace(cfg, policy_lr=scheduled_policy_lr(cfg, c["env_steps"]))
+            roll, metrics, t1 = iteration(env, model, ref, opt, stream, ucfg, c["updates"], anchor)
+            metrics["train/policy_lr"] = ucfg.policy_lr
             t2 = time.perf_counter()
             c["updates"] += 1
             c["env_steps"] += roll.env_steps
