@@ -168,3 +168,21 @@ def test_presets_fit_their_time_budgets():
     assert quick.rl_env_steps < standard.rl_env_steps and len(standard.eval_seeds) == 3
     with pytest.raises(ValueError, match="unknown condition|valid"):
         study.plan(dataclasses.replace(quick, media_conditions=("no-such-condition",)))
+
+
+def test_media_stages_run_on_the_studys_env_backend(tmp_path, monkeypatch):
+    """The media stages' env workers follow `--env.backend` and `--env.ray-address`, like every other stage."""
+    seen = []
+
+    def spy(policy, out_dir, **kw):
+        seen.append(kw)
+        return {"videos": []}
+
+    monkeypatch.setattr(study, "record_media", spy)
+    env = dataclasses.replace(study.PRESETS["debug"].env, backend="ray", ray_address="10.0.0.1:6379")
+    cfg = dataclasses.replace(study.PRESETS["debug"], out=str(tmp_path), env=env)
+    media = [s for s in study.plan(cfg) if s.name.startswith("media_")]
+    assert [s.name for s in media] == ["media_sft", "media_ppo"]
+    for s in media:
+        s.run()
+    assert [(kw["backend"], kw["ray_address"]) for kw in seen] == [("ray", "10.0.0.1:6379")] * 2

@@ -338,7 +338,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
 
         def run() -> dict:
             idx = record_media(str(root / model / "model.pt"), root / name, workers=cfg.env.workers,
-                               device=cfg.device, **kw)
+                               device=cfg.device, backend=cfg.env.backend, ray_address=cfg.env.ray_address, **kw)
             return {"env_steps": len(idx["videos"]) * EPISODE_STEPS, "outputs": [f"{name}/media.json"]}
 
         stages.append(Stage(name, {**kw, "policy_stage": model}, run, (model,)))
