@@ -475,6 +475,24 @@ def test_policy_lr_decays_linearly_with_env_steps_to_its_end_fraction(init_ckpt,
         rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "bad", policy_lr_end=1.5))
 
 
+def test_critic_warmup_trains_the_value_head_alone_then_the_policy(init_ckpt, tmp_path):
+    out = tmp_path / "warm"
+    rl.train_rl(_cfg("ppo", init_ckpt, out, env_steps=72, policy_lr=1e-3, critic_warmup=2, snapshot_every=1))
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["train/policy_lr"] for r in rows if "train/policy_lr" in r] == pytest.approx([0.0, 0.0, 1e-3])
+    init = SmallVLA.load(init_ckpt).state_dict()
+    snaps = [SmallVLA.load(str(out / "snapshots" / f"model_{s}.pt")).state_dict() for s in (24, 48, 72)]
+    policy = [k for k in init if not k.startswith("value_head.")]
+    for snap in snaps[:2]:  # the warm-up updates: the policy exactly where it started, the value head trained
+        assert all(torch.equal(snap[k], init[k]) for k in policy)
+        assert not torch.equal(snap["value_head.4.weight"], init["value_head.4.weight"])
+    assert any(not torch.equal(snaps[2][k], init[k]) for k in policy)  # then the policy moves
+    with pytest.raises(ValueError, match="critic-warmup.*grpo has none"):
+        rl.train_rl(_cfg("grpo", init_ckpt, tmp_path / "bad", critic_warmup=1))
+    with pytest.raises(ValueError, match="policy-lr must be > 0"):
+        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "bad", policy_lr=0.0))
+
+
 def test_token_kl_is_the_exact_kl_summed_over_an_actions_tokens():
     p = torch.log_softmax(torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]]), -1)  # (B=1, D=2, K=3)
     q = torch.log_softmax(torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]), -1)

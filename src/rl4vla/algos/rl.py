@@ -148,6 +148,12 @@ class RLConfig:
     resumed run keeps its schedule unless --env-steps changes. On R3 a constant lr gained held-out success in the
     first 204,800 env steps (0.375 -> 0.461) and lost it in the next 204,800 (0.352) while the policy kept moving
     (docs/measurements/rl-ladder.md)"""
+    critic_warmup: int = 0
+    """updates at the start that train the value head only: the policy's lr is 0 and its loss is left out (study:
+    0; RLinf and others warm the critic up). From the co-trained warm-up the critic explained 0.06 of the returns'
+    variance in the first updates of R3, so those updates moved the policy on advantages that were mostly noise
+    (held-out 0.258 -> 0.141 in the recipe's first 102,400 env steps; docs/measurements/rl-ladder.md). PPO only:
+    the other algorithms have no critic"""
     kl_coef: float = 0.0
     """PPO/GRPO/FBC: weight of a penalty on KL(pi || pi_init), the exact KL of each action's 7 token distributions
     from the --init policy's at the collection temperature, added to every minibatch's loss and logged as
@@ -273,7 +279,7 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: De
     """Add the co-training SFT loss (anchor), clip, set the policy lr of this optimizer step (cfg.policy_lr, which
     train_rl sets to the update's scheduled lr, times the linear warm-up over policy_lr_warmup steps), step."""
     done = optimizer_steps(opt)
-    if anchor is not None:
+    if anchor is not None and cfg.policy_lr:  # not during the critic warm-up: the policy stays where it is
         obs, tokens = anchor.batch(done)
         tokens = tokens.to(model.device)
         bc = sft_loss(model.logits(obs, tokens), tokens)
@@ -298,7 +304,8 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
     averages minibatch_size x grad_accum samples. The model is put in train mode here: the study's public code
     left it in eval mode during updates (a bug). With target_kl > 0 the update stops after the optimizer
     step whose minibatches' mean approx KL exceeded it. With kl_coef > 0, `ref` (the starting policy) anchors
-    every minibatch through kl_coef * KL(pi || ref).
+    every minibatch through kl_coef * KL(pi || ref). With cfg.policy_lr 0 (the critic warm-up) only the value
+    loss is minimised: the policy's terms are measured and logged, and left out of the gradient.
     """
     if cfg.kl_coef and ref is None:
         raise ValueError("kl_coef > 0 needs the reference policy (ref) to measure the KL from")
@@ -333,7 +340,9 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                 surrogate = L.ppo_token_loss if per_token else L.ppo_policy_loss
                 pg, clip_frac, kl = surrogate(logp if per_token else logp.sum(-1), old_logp[mb], adv_d[mb], cfg.clip)
                 loss = pg - cfg.ent_coef * ent.sum(-1).mean()
-                if cfg.kl_coef:
+                if not cfg.policy_lr:
+                    loss = loss.detach()  # the critic warm-up: nothing moves the policy, nor Adam's moments of it
+                if cfg.kl_coef and cfg.policy_lr:
                     with torch.no_grad():
                         ref_dist = ref.evaluate(obs, tokens[mb], cfg.temperature, dist=True)[3]
                     kl_init = L.token_kl(dist, ref_dist).mean()
@@ -436,6 +445,7 @@ class Algo:
     grouped: bool  # rows come in groups sharing an initial state, one whole trajectory per row
     update: Callable[..., dict]  # (model, ref, opt, rollout, cfg, rng, anchor) -> metrics
     min_group: int = 2  # trajectories a group needs (grouped algorithms)
+    critic: bool = False  # it trains the value head (advantages from GAE over its values)
 
 
 def _ppo(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
@@ -460,7 +470,7 @@ def _fbc(model, ref, opt, roll, cfg, rng, anchor=None) -> dict:
     return out
 
 
-ALGOS = {"ppo": Algo(grouped=False, update=_ppo), "grpo": Algo(grouped=True, update=_grpo),
+ALGOS = {"ppo": Algo(grouped=False, update=_ppo, critic=True), "grpo": Algo(grouped=True, update=_grpo),
          "dpo": Algo(grouped=True, update=dpo_update), "fbc": Algo(grouped=True, update=_fbc, min_group=1)}
 
 
@@ -481,6 +491,9 @@ def _validate(cfg: RLConfig) -> Algo:
     check_seed(cfg.seed)
     check_seed(cfg.episode_seed, "--episode-seed")
     check_backend(cfg.env.backend)
+    if cfg.policy_lr <= 0:
+        raise ValueError(f"--policy-lr must be > 0, got {cfg.policy_lr} (to hold the policy still while the value "
+                         f"head learns, use --critic-warmup N)")
     if cfg.temperature <= 0:
         raise ValueError(f"temperature must be > 0 to collect (RL needs a sampling policy), got {cfg.temperature}")
     n = cfg.env.num_envs
@@ -498,15 +511,21 @@ def _validate(cfg: RLConfig) -> Algo:
     if not 0 <= cfg.policy_lr_end <= 1:
         raise ValueError(f"--policy-lr-end is the final lr as a fraction of --policy-lr, in [0, 1] (1 = constant, the "
                          f"study's); got {cfg.policy_lr_end}")
-    for name in ("policy_lr_warmup", "target_kl", "bc_coef"):
+    if cfg.critic_warmup and not algo.critic:
+        raise ValueError(f"--critic-warmup trains the value head, and {cfg.algo} has none; algorithms with a "
+                         f"critic: {', '.join(k for k, a in ALGOS.items() if a.critic)}")
+    for name in ("policy_lr_warmup", "target_kl", "bc_coef", "critic_warmup"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 = off), got {getattr(cfg, name)}")
     return algo
 
 
-def scheduled_policy_lr(cfg: RLConfig, env_steps: int) -> float:
-    """The policy lr of the update that starts after `env_steps` env steps: linear from cfg.policy_lr at 0 to
+def scheduled_policy_lr(cfg: RLConfig, env_steps: int, updates: int = 0) -> float:
+    """The policy lr of the update that starts after `env_steps` env steps and `updates` updates: 0 during the
+    critic warm-up (the first cfg.critic_warmup updates), else linear from cfg.policy_lr at 0 env steps to
     cfg.policy_lr_end x cfg.policy_lr at cfg.env_steps, constant after."""
+    if updates < cfg.critic_warmup:
+        return 0.0
     frac = min(1.0, env_steps / cfg.env_steps)
     return cfg.policy_lr * (1.0 - (1.0 - cfg.policy_lr_end) * frac)
 
@@ -584,7 +603,7 @@ def train_rl(cfg: RLConfig) -> dict:
             c["eval_s"] += time.perf_counter() - t3
         while c["env_steps"] < cfg.env_steps:
             t0 = time.perf_counter()
-            ucfg = dataclasses.replace(cfg, policy_lr=scheduled_policy_lr(cfg, c["env_steps"]))
+            ucfg = dataclasses.replace(cfg, policy_lr=scheduled_policy_lr(cfg, c["env_steps"], c["updates"]))
             roll, metrics, t1 = iteration(env, model, ref, opt, stream, ucfg, c["updates"], anchor)
             metrics["train/policy_lr"] = ucfg.policy_lr
             t2 = time.perf_counter()

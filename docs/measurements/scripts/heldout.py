@@ -1,0 +1,95 @@
+"""The held-out curve of RL runs in docs/measurements/rl-ladder.md: every snapshot a run kept (`--snapshot-every`)
+and its final model, evaluated on the same pinned episodes as the start, each compared with the start episode by
+episode (exact McNemar).
+
+    python docs/measurements/scripts/heldout.py START.json RUN [RUN ...] [--episodes 128 --seeds 1000]
+
+START.json is the starting model's `rl4vla eval` results on those episodes. Each model's results are written
+beside it as RUN/snapshots/model_<env steps>.eval.json (RUN/model.eval.json), and reused when they exist, so a
+killed script resumes. Prints one table per run: env steps, success with its Wilson 95% interval, p against the
+start; `--plot FILE` draws the curves.
+"""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from rl4vla.eval.compare import compare_results
+from rl4vla.eval.stats import wilson_interval
+
+
+def models(run: Path) -> list[tuple[int, Path]]:
+    """(env steps, checkpoint) of the run's snapshots and its final model, in order of env steps."""
+    out = [(int(m.group(1)), p) for p in (run / "snapshots").glob("model_*.pt")
+           if (m := re.fullmatch(r"model_(\d+)\.pt", p.name))]
+    final = run / "model.pt"
+    if final.exists() and (run / "metrics.jsonl").exists():  # the final model: the last update's env steps
+        rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
+        done = max((r["train/env_steps"] for r in rows if "train/env_steps" in r), default=None)
+        if done is not None and all(s != done for s, _ in out):
+            out.append((int(done), final))
+    if not out:
+        raise SystemExit(f"{run}: no snapshots/model_*.pt and no model.pt")
+    return sorted(out)
+
+
+def evaluate(ckpt: Path, label: str, episodes: int, seeds: int, workers: str) -> Path:
+    res = ckpt.with_suffix(".eval.json")
+    if not res.exists():
+        subprocess.run(["rl4vla", "eval", "--policy", str(ckpt), "--episodes", str(episodes), "--seeds", str(seeds),
+                        "--env.workers", workers, "--torch-threads", "1", "--label", label,
+                        "--out", str(res)], check=True, stdout=sys.stderr)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("start", type=Path, help="the starting model's results on the pinned episodes")
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--episodes", type=int, default=128)
+    ap.add_argument("--seeds", type=int, default=1000)
+    ap.add_argument("--workers", default="1", help="env workers of each evaluation (default 1: beside training)")
+    ap.add_argument("--plot", type=Path, help="write the curves to this PNG")
+    args = ap.parse_args()
+    start = json.loads(args.start.read_text())
+    s0 = start["conditions"]["in-distribution"]
+    curves = {}
+    for run in args.runs:
+        print(f"{run} (start {s0['successes']}/{s0['episodes']} = {s0['success_rate']:.3f})")
+        print(f"  {'env steps':>9s}  {'success':>15s}  {'Wilson 95%':>12s}  {'p vs start':>10s}")
+        pts = []
+        for steps, ckpt in models(run):
+            doc = json.loads(evaluate(ckpt, f"{run.name}@{steps}", args.episodes, args.seeds, args.workers).read_text())
+            r = doc["conditions"]["in-distribution"]
+            lo, hi = wilson_interval(r["successes"], r["episodes"])
+            p = compare_results(start, doc)["conditions"]["all"]["p"]
+            print(f"  {steps:9,d}  {r['success_rate']:.3f} ({r['successes']:3d}/{r['episodes']})  "
+                  f"[{lo:.2f}, {hi:.2f}]  {p:10.3f}")
+            pts.append((steps, r["success_rate"], lo, hi))
+        curves[str(run)] = pts
+        sys.stdout.flush()
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for name, pts in curves.items():
+            x = [0] + [p[0] for p in pts]
+            y = [s0["success_rate"]] + [p[1] for p in pts]
+            lo = [wilson_interval(s0["successes"], s0["episodes"])[0]] + [p[2] for p in pts]
+            hi = [wilson_interval(s0["successes"], s0["episodes"])[1]] + [p[3] for p in pts]
+            ax.plot(x, y, marker="o", label=Path(name).name)
+            ax.fill_between(x, lo, hi, alpha=0.15)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"held-out success ({s0['episodes']} pinned episodes)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
