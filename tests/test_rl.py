@@ -539,6 +539,38 @@ def test_kl_penalty_pulls_a_drifted_policy_back_to_its_start():
         rl._validate(dataclasses.replace(rl.presets("dpo")["debug"], init="x", kl_coef=0.1))
 
 
+def test_augmentation_regulariser_makes_the_policy_invariant_to_shifted_frames():
+    """With no advantage signal, --aug-coef alone moves the policy, and towards the same actions on shifted
+    frames; without it nothing moves."""
+    start = make_model()
+    roll = make_rollout(start, t_len=4, n=4)
+    tokens = torch.as_tensor(roll.tokens.reshape(-1, 7))
+    obs = roll.obs(np.arange(16))
+
+    def gap(m):  # the regulariser's policy term on one fixed draw of shifts
+        shifted = rl.shifted_obs(m, obs, np.random.default_rng(5), 4)
+        assert shifted["image_features"] is None and shifted["rgb"].shape == obs["rgb"].shape
+        with torch.no_grad():
+            return L.token_kl(m.evaluate(obs, tokens, 1.0, dist=True)[3],
+                              m.evaluate(shifted, tokens, 1.0, dist=True)[3]).mean().item()
+
+    before = gap(start)
+    zero = torch.zeros(4, 4)
+    for coef in (0.0, 3.0):
+        m = copy.deepcopy(start)
+        cfg = rl.RLConfig(minibatch_size=16, grad_accum=1, policy_lr=3e-3, epochs=20, weight_decay=0.0,
+                          aug_coef=coef)
+        out = rl.surrogate_update(m, rl.make_optimizer(m, cfg), roll, zero, None, cfg, np.random.default_rng(0))
+        if coef:
+            assert gap(m) < 0.5 * before and out["losses/aug_policy"] > 0
+        else:
+            assert gap(m) == pytest.approx(before, rel=1e-4) and "losses/aug_policy" not in out
+    with pytest.raises(ValueError, match="aug-coef.*surrogate algorithms"):
+        rl._validate(dataclasses.replace(rl.presets("dpo")["debug"], init="x", aug_coef=0.1))
+    with pytest.raises(ValueError, match="aug-pad"):
+        rl._validate(dataclasses.replace(rl.presets("ppo")["debug"], init="x", aug_coef=0.1, aug_pad=0))
+
+
 def test_binary_gripper_executes_the_gripper_token_as_open_or_closed():
     model = make_model()
     obs = {"rgb": np.zeros((64, 32, 32, 3), np.uint8), "instruction": [TEXTS[0]] * 64,

@@ -27,7 +27,7 @@ from tyro.conf import Suppress
 from rl4vla.algos import losses as L
 from rl4vla.algos.rollout import EpisodeStream, Rollout, collect
 from rl4vla.algos.rundir import RunLogger, evaluate_in_distribution, open_run, restore, save_checkpoint, write_json
-from rl4vla.algos.sft import DemoBatches, sft_loss
+from rl4vla.algos.sft import DemoBatches, sft_loss, shift_augment
 from rl4vla.bench.contract import ACTION_DIM, ACTION_LAYOUT
 from rl4vla.bench.ray_backend import check_backend
 from rl4vla.config import EnvArgs
@@ -160,6 +160,14 @@ class RLConfig:
     losses/kl_init (0 = off, the study's PPO). It bounds drift: on R3 the policy moved a summed KL of 2.4 nats an
     action from its warm-up by 204,800 env steps and 4.2 by 409,600 (the x token's most likely bin changed on
     half the states or more) while held-out success went 0.375 -> 0.461 -> 0.352 (docs/measurements/rl-ladder.md)"""
+    aug_coef: float = 0.0
+    """PPO/GRPO: weight of DrAC's augmentation regulariser (Raileanu et al. 2021): each minibatch is scored again on
+    its frames shifted by up to --aug-pad pixels, and KL(pi(s) || pi(shift(s))) plus (V(shift(s)) - V(s))^2, with
+    the unshifted side held fixed, joins the loss, logged as losses/aug_policy and losses/aug_value (0 = off, the
+    study's: no augmentation in RL). The surrogate itself stays on the frames the actions were sampled from, so its
+    ratios stay on-policy. Costs one more forward pass, and a frozen-encoder pass, per minibatch"""
+    aug_pad: int = 4
+    """the largest shift of --aug-coef's augmentation, in pixels of each side (edge-padded, as SFT's --augment)"""
     target_kl: float = 0.0
     """stop an update early once the mean approx KL of its optimizer steps so far exceeds this (0 = never;
     the study: never)"""
@@ -294,6 +302,17 @@ def _step(model: SmallVLA, opt: torch.optim.Optimizer, cfg: RLConfig, anchor: De
     return float(norm)
 
 
+def shifted_obs(model: SmallVLA, obs: dict, rng: np.random.Generator, pad: int) -> dict:
+    """obs with its frames shifted by up to `pad` pixels (shift_augment), and, for a frozen encoder, their
+    features computed again (in the float16 form the rollout stores) in place of the unshifted ones."""
+    rgb = shift_augment(np.asarray(obs["rgb"]), rng, pad)
+    out = {**obs, "rgb": rgb, "image_features": None}
+    if model.has_frozen_image_encoder:
+        with torch.no_grad():
+            out["image_features"] = model.frozen_features(rgb)
+    return out
+
+
 def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout, adv: torch.Tensor,
                      ret: torch.Tensor | None, cfg: RLConfig, rng: np.random.Generator,
                      mask: np.ndarray | None = None, anchor: DemoBatches | None = None,
@@ -304,8 +323,10 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
     averages minibatch_size x grad_accum samples. The model is put in train mode here: the study's public code
     left it in eval mode during updates (a bug). With target_kl > 0 the update stops after the optimizer
     step whose minibatches' mean approx KL exceeded it. With kl_coef > 0, `ref` (the starting policy) anchors
-    every minibatch through kl_coef * KL(pi || ref). With cfg.policy_lr 0 (the critic warm-up) only the value
-    loss is minimised: the policy's terms are measured and logged, and left out of the gradient.
+    every minibatch through kl_coef * KL(pi || ref). With aug_coef > 0 every minibatch also pays DrAC's
+    regulariser: its policy and value on shifted frames are pulled towards those on the frames it saw. With
+    cfg.policy_lr 0 (the critic warm-up) only the value loss (and the value's augmentation term) is minimised: the
+    policy's terms are measured and logged, and left out of the gradient.
     """
     if cfg.kl_coef and ref is None:
         raise ValueError("kl_coef > 0 needs the reference policy (ref) to measure the KL from")
@@ -328,6 +349,7 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
     stats: dict[str, list[float]] = defaultdict(list)
     opt.zero_grad(set_to_none=True)
     stopped, used = False, 0
+    aug_rng = np.random.default_rng(rng.integers(2**63)) if cfg.aug_coef else None  # drawn only when on
     for _ in range(cfg.epochs):
         order = rng.permutation(samples)
         for s0 in range(0, len(order), per_step):
@@ -348,6 +370,16 @@ def surrogate_update(model: SmallVLA, opt: torch.optim.Optimizer, roll: Rollout,
                     kl_init = L.token_kl(dist, ref_dist).mean()
                     loss = loss + cfg.kl_coef * kl_init
                     stats["losses/kl_init"].append(kl_init.item())
+                if cfg.aug_coef:
+                    _, _, v_aug, dist_aug = model.evaluate(shifted_obs(model, obs, aug_rng, cfg.aug_pad), tokens[mb],
+                                                           cfg.temperature, dist=True)
+                    aug_pi = L.token_kl(dist.detach(), dist_aug).mean()
+                    aug_v = (v_aug - v.detach()).pow(2).mean()
+                    loss = loss + cfg.aug_coef * ((aug_pi if cfg.policy_lr else aug_pi.detach())
+                                                  + (aug_v if ret is not None else 0.0))
+                    stats["losses/aug_policy"].append(aug_pi.item())
+                    if ret is not None:
+                        stats["losses/aug_value"].append(aug_v.item())
                 if ret is not None:
                     vl = L.value_loss(v, old_v[mb], ret_d[mb], cfg.value_clip, cfg.huber_delta)
                     loss = loss + cfg.vf_coef * vl
@@ -483,6 +515,11 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
     check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
+    if cfg.aug_coef < 0 or (cfg.aug_coef and cfg.algo == "dpo"):
+        raise ValueError(f"--aug-coef must be >= 0, and applies to the surrogate algorithms (ppo, grpo, fbc); got "
+                         f"{cfg.aug_coef} for {cfg.algo}")
+    if cfg.aug_pad < 1:
+        raise ValueError(f"--aug-pad is the largest shift in pixels and must be >= 1, got {cfg.aug_pad}")
     if cfg.kl_coef < 0 or (cfg.kl_coef and cfg.algo == "dpo"):
         raise ValueError(f"--kl-coef must be >= 0, and applies to ppo, grpo and fbc (DPO's reference is "
                          f"--dpo-reference); got {cfg.kl_coef} for {cfg.algo}")
