@@ -31,8 +31,6 @@ def models(run: Path) -> list[tuple[int, Path]]:
         done = max((r["train/env_steps"] for r in rows if "train/env_steps" in r), default=None)
         if done is not None and all(s != done for s, _ in out):
             out.append((int(done), final))
-    if not out:
-        raise SystemExit(f"{run}: no snapshots/model_*.pt and no model.pt")
     return sorted(out)
 
 
@@ -52,6 +50,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=1000)
     ap.add_argument("--workers", default="1", help="env workers of each evaluation (default 1: beside training)")
+    ap.add_argument("--steps", type=int, nargs="*", help="evaluate only the models at these env steps (default: all)")
     ap.add_argument("--plot", type=Path, help="write the curves to this PNG")
     args = ap.parse_args()
     start = json.loads(args.start.read_text())
@@ -61,7 +60,10 @@ def main() -> None:
         print(f"{run} (start {s0['successes']}/{s0['episodes']} = {s0['success_rate']:.3f})")
         print(f"  {'env steps':>9s}  {'success':>15s}  {'Wilson 95%':>12s}  {'p vs start':>10s}")
         pts = []
-        for steps, ckpt in models(run):
+        todo = [(s, c) for s, c in models(run) if not args.steps or s in args.steps]
+        if not todo:
+            print("  no snapshots/model_*.pt and no model.pt (at --steps) yet")
+        for steps, ckpt in todo:
             doc = json.loads(evaluate(ckpt, f"{run.name}@{steps}", args.episodes, args.seeds, args.workers).read_text())
             r = doc["conditions"]["in-distribution"]
             lo, hi = wilson_interval(r["successes"], r["episodes"])

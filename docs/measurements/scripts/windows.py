@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 DIAGNOSTICS = ("losses/explained_variance", "losses/approx_kl", "losses/clip_frac", "losses/kl_init",
-               "losses/grad_norm", "losses/entropy", "train/policy_lr")
+               "losses/grad_norm", "losses/entropy", "losses/aug_policy", "train/policy_lr")
 
 
 def summarise(run: Path, window: int) -> str:
