@@ -154,8 +154,9 @@ class RLConfig:
     variance in the first updates of R3, so those updates moved the policy on advantages that were mostly noise
     (held-out 0.258 -> 0.141 in the recipe's first 102,400 env steps). Measured on 32 fixed scenes, 10 updates: the
     critic explained 0.41-0.49 after them, as much as without them at the same env steps; held-out success after
-    102,400 env steps 0.289 against 0.172 without them (p 0.036, one seed), and not above the warm-up's 0.250
-    (p 0.53; docs/measurements/rl-ladder.md). PPO only: the other algorithms have no critic"""
+    102,400 env steps 0.289 vs 0.172 without them with seed 0 (p 0.036), 0.195 vs 0.234 with seed 1 (p 0.50):
+    no effect beyond the seeds' spread, and never above the warm-up's 0.250 (docs/measurements/rl-ladder.md).
+    PPO only: the other algorithms have no critic"""
     kl_coef: float = 0.0
     """PPO/GRPO/FBC: weight of a penalty on KL(pi || pi_init), the exact KL of each action's 7 token distributions
     from the --init policy's at the collection temperature, added to every minibatch's loss and logged as
