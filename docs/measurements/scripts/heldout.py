@@ -2,7 +2,7 @@
 and its final model, evaluated on the same pinned episodes as the start, each compared with the start episode by
 episode (exact McNemar).
 
-    python docs/measurements/scripts/heldout.py START.json RUN [RUN ...] [--episodes 128 --seeds 1000]
+    python docs/measurements/scripts/heldout.py START.json RUN [RUN ...] [--episodes 128 --seeds 1000] [--steps N ...]
 
 START.json is the starting model's `rl4vla eval` results on those episodes. Each model's results are written
 beside it as RUN/snapshots/model_<env steps>.eval.json (RUN/model.eval.json), and reused when they exist, so a

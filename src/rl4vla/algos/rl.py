@@ -521,14 +521,13 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
     check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
-    if cfg.aug_coef < 0 or (cfg.aug_coef and cfg.algo == "dpo"):
-        raise ValueError(f"--aug-coef must be >= 0, and applies to the surrogate algorithms (ppo, grpo, fbc); got "
-                         f"{cfg.aug_coef} for {cfg.algo}")
+    for name in ("kl_coef", "aug_coef"):  # terms of the clipped-surrogate loss, which DPO does not minimise
+        coef = getattr(cfg, name)
+        if coef < 0 or (coef and cfg.algo == "dpo"):
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, and applies to ppo, grpo and fbc (the "
+                             f"surrogate algorithms; DPO's reference is --dpo-reference); got {coef} for {cfg.algo}")
     if cfg.aug_pad < 1:
         raise ValueError(f"--aug-pad is the largest shift in pixels and must be >= 1, got {cfg.aug_pad}")
-    if cfg.kl_coef < 0 or (cfg.kl_coef and cfg.algo == "dpo"):
-        raise ValueError(f"--kl-coef must be >= 0, and applies to ppo, grpo and fbc (DPO's reference is "
-                         f"--dpo-reference); got {cfg.kl_coef} for {cfg.algo}")
     check_workers(cfg.env.workers)
     check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
