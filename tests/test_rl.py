@@ -656,3 +656,22 @@ def test_co_training_adds_the_demos_sft_loss_to_every_optimizer_step(demos, tmp_
     assert rl.optimizer_steps(opt) == 12 and bc[-1] < bc[0]
     with pytest.raises(ValueError, match="bc-batch"):
         rl._validate(dataclasses.replace(cfg, init="x", bc_data=("a", "b"), bc_batch=1))
+
+
+def test_encoder_train_blocks_flag_trains_the_frozen_encoders_top_blocks(tmp_path):
+    """`--encoder-train-blocks 1` from an all-frozen EfficientNet checkpoint: the run's model trains its last
+    encoder block (it moves from the ImageNet weights it starts from) and saves it; negative counts are refused."""
+    eff = dataclasses.replace(CFG, image_size=64, patch_grid=2, image_encoder="efficientnet", keypoints=2,
+                              encoder_stride=16)
+    torch.manual_seed(0)
+    cache = {t: np.random.default_rng(0).normal(size=384).astype(np.float32) for t in TEXTS}
+    init = tmp_path / "init.pt"
+    SmallVLA(eff, make_model().tokenizer, cache).save(str(init))
+    rl.train_rl(_cfg("ppo", str(init), tmp_path / "r", encoder_train_blocks=1, eval_every=0, eval_episodes=1))
+    trained = SmallVLA.load(str(tmp_path / "r" / "model.pt"))
+    start = SmallVLA.load(str(init)).with_trainable_encoder_blocks(1)
+    assert trained.cfg.encoder_train_blocks == 1
+    a, b = trained.image_encoder.top.state_dict(), start.image_encoder.top.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) > 0
+    with pytest.raises(ValueError, match="--encoder-train-blocks must be >= 0"):
+        rl.train_rl(_cfg("ppo", str(init), tmp_path / "bad", encoder_train_blocks=-1))

@@ -1,5 +1,7 @@
 """The small VLA: exact save/load, pure forward, KV-cache decoding, learning, gradient isolation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -269,3 +271,43 @@ def test_instruction_warm_up_encodes_each_distinct_instruction_once_in_batches()
     calls.clear()
     out = enc(texts)  # training batches now hit the cache only
     assert calls == [] and out.shape == (41, 384) and out[0, 0] == len(texts[0])
+
+
+def test_trainable_encoder_blocks_start_as_the_frozen_policy_train_and_survive_a_checkpoint(tmp_path):
+    """`with_trainable_encoder_blocks(k)` turns the frozen EfficientNet's last k blocks into float32 parameters from
+    the same weights: the policy is unchanged, the cached features stay the blocks' input, gradients reach the
+    blocks, and a saved model reloads with them; freezing them again, the conv encoder and stride 32 refuse."""
+    cfg = VLAConfig(image_size=64, d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet",
+                    keypoints=2, encoder_stride=16)
+    m = make_model(cfg).eval()
+    t = m.with_trainable_encoder_blocks(2).eval()
+    assert t.cfg.encoder_train_blocks == 2 and len(t.image_encoder.top) == 2
+    assert t.image_encoder.feature_dim == m.image_encoder.feature_dim == 16 * 112  # the last 2 keep 112 x 4 x 4
+    obs = {**make_obs(4), "rgb": np.random.default_rng(5).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)}
+    tokens = torch.randint(0, cfg.n_bins, (4, 7))
+    with torch.no_grad():
+        before, after = m.evaluate(obs, tokens, dist=True)[3], t.evaluate(obs, tokens, dist=True)[3]
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-3)
+    assert not torch.equal(t._stored_features(obs["rgb"]), m._stored_features(obs["rgb"]))  # the blocks' input now
+    t.train()
+    t.evaluate(obs, tokens)[0].sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in t.image_encoder.top.parameters())
+    with torch.no_grad():
+        for p in t.image_encoder.top.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    t.eval()
+    t.save(str(tmp_path / "m.pt"))
+    back = SmallVLA.load(str(tmp_path / "m.pt")).eval()
+    with torch.no_grad():
+        moved, loaded = t.evaluate(obs, tokens, dist=True)[3], back.evaluate(obs, tokens, dist=True)[3]
+    torch.testing.assert_close(loaded, moved, rtol=0, atol=1e-6)
+    assert (moved - before).abs().max() > 1e-3  # the blocks change the policy
+    assert back.with_trainable_encoder_blocks(2) is back
+    with pytest.raises(ValueError, match="cannot change to 1"):
+        back.with_trainable_encoder_blocks(1)
+    with pytest.raises(ValueError, match="must be 0..11"):
+        m.with_trainable_encoder_blocks(12)
+    with pytest.raises(ValueError, match="needs encoder stride 16"):
+        make_model(dataclasses.replace(cfg, encoder_stride=32)).with_trainable_encoder_blocks(1)
+    with pytest.raises(ValueError, match="conv trains whole"):
+        make_model(dataclasses.replace(cfg, image_encoder="conv", keypoints=0)).with_trainable_encoder_blocks(1)

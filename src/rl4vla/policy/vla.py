@@ -94,6 +94,10 @@ class VLAConfig:
     encoder_precision: str = "float32"
     """dtype the frozen EfficientNet runs in: float32 or bfloat16 (~2x faster on CPUs with bf16 units; its
     features move ~5% relative, so a model is trained, cached and run with one setting)"""
+    encoder_train_blocks: int = 0
+    """efficientnet, stride 16: the last K blocks before the image tokens train with the rest (float32, from the
+    ImageNet weights), the frozen network ending at their input (0 = all frozen). The study's LoRA adapted
+    OpenVLA's vision backbone as well as its language model; a frozen encoder can only be re-read, not re-tuned"""
 
 
 class Block(nn.Module):
@@ -151,10 +155,12 @@ class SmallVLA(nn.Module):
             raise ValueError(f"unknown encoder_precision {cfg.encoder_precision!r}; valid: {', '.join(PRECISIONS)}")
         d = cfg.d_model
         if cfg.image_encoder == "conv":
+            if cfg.encoder_train_blocks:
+                raise ValueError("encoder_train_blocks applies to the efficientnet encoder; conv trains whole")
             self.image_encoder = ConvEncoder(d, cfg.patch_grid, cfg.keypoints)
         elif cfg.image_encoder == "efficientnet":
             self.image_encoder = EfficientNetEncoder(d, cfg.patch_grid, cfg.keypoints, cfg.encoder_precision,
-                                                    cfg.encoder_stride)
+                                                    cfg.encoder_stride, cfg.encoder_train_blocks)
         else:
             raise ValueError(f"unknown image_encoder {cfg.image_encoder!r}; valid: conv, efficientnet")
         self.text_proj = nn.Linear(EMBED_DIM, d)
@@ -369,6 +375,23 @@ class SmallVLA(nn.Module):
         cfg = {"proprio": False, **st["config"]}  # a checkpoint without "proprio" has no robot-state token
         model = SmallVLA(VLAConfig(**cfg), ActionTokenizer.from_dict(st["tokenizer"]), cache)
         model.load_state_dict(st["weights"])
+        return model
+
+    def with_trainable_encoder_blocks(self, k: int) -> SmallVLA:
+        """A copy of this all-frozen model (on the CPU) whose encoder's last k blocks are trainable, built from the
+        same ImageNet weights: the same policy, up to running those blocks in float32 rather than in the encoder's
+        precision. A model whose blocks train already is returned as it is for its own k."""
+        have = self.cfg.encoder_train_blocks
+        if k == have:
+            return self
+        if have:
+            raise ValueError(f"this model trains {have} encoder blocks already; it cannot change to {k}")
+        st = self.state()
+        model = SmallVLA(VLAConfig(**{**st["config"], "encoder_train_blocks": k}),
+                         ActionTokenizer.from_dict(st["tokenizer"]), self.text.cache)
+        missing, unexpected = model.load_state_dict(st["weights"], strict=False)
+        if unexpected or any(not m.startswith("image_encoder.top.") for m in missing):
+            raise ValueError(f"cannot carry the weights over: missing {missing}, unexpected {unexpected}")
         return model
 
     @staticmethod
