@@ -209,3 +209,26 @@ def test_a_frame_stride_trains_and_caches_only_every_kth_step_of_each_demo(demos
     assert all(tuple(np.round(p, 6)) in kept for batch in seen[:3] for p in batch)  # only strided steps trained
     with pytest.raises(ValueError, match="--frame-stride must be >= 1"):
         sft.train_sft(_cfg(demos, tmp_path / "bad", frame_stride=0))
+
+
+def test_encoder_train_blocks_from_an_init_trains_them_and_recaches_their_input(demos, tmp_path):
+    """`--encoder-train-blocks 1` with --init: the run trains the frozen encoder's last block, and its feature
+    cache (the block's input, the same size as the frozen features) is never taken for the frozen model's."""
+    eff = VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2, image_encoder="efficientnet", encoder_stride=16,
+                    keypoints=2)
+    sft.train_sft(_cfg(demos, tmp_path / "frozen", steps=2, augment=False, model=eff))
+    init = str(tmp_path / "frozen" / "model.pt")
+    cache = tmp_path / "frozen" / "image_features.pt"
+    frozen_feats = torch.load(cache, weights_only=True)["features"]
+    sft.train_sft(_cfg(demos, tmp_path / "top", steps=2, augment=False, init=init, encoder_train_blocks=1))
+    trained = SmallVLA.load(str(tmp_path / "top" / "model.pt"))
+    start = SmallVLA.load(init).with_trainable_encoder_blocks(1)
+    assert trained.cfg.encoder_train_blocks == 1
+    a, b = trained.image_encoder.top.state_dict(), start.image_encoder.top.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) > 0
+    ck = torch.load(tmp_path / "top" / "image_features.pt", weights_only=True)
+    assert ck["features"].shape == frozen_feats.shape and int(ck["train_blocks"]) == 1
+    assert not torch.equal(ck["features"], frozen_feats)
+    torch.save(ck, cache)  # the trainable model's cache beside the frozen model's run: recomputed, not reused
+    sft.train_sft(_cfg(demos, tmp_path / "frozen", steps=2, augment=False, model=eff, resume=True))
+    assert torch.equal(torch.load(cache, weights_only=True)["features"], frozen_feats)

@@ -84,6 +84,10 @@ class SFTConfig:
     init: str | None = None
     """start from this model (model.pt or a run's checkpoint.pt, e.g. the robot-pretrained VLA): its
     architecture and action tokenizer are kept, so --model.* is ignored; None = a fresh model"""
+    encoder_train_blocks: int | None = None
+    """with --init: the frozen EfficientNet's last K blocks train from here on (from their ImageNet weights, so the
+    --init model is unchanged at the start; as `train ppo --encoder-train-blocks`); None keeps the --init model's.
+    A fresh model takes --model.encoder-train-blocks"""
     mix_data: str | None = None
     """co-training: a second dataset whose samples fill `mix_fraction` of every batch, e.g. the robot-pretraining
     corpus during the warm-up so the 140 demos do not wash out the prior (None = off)"""
@@ -293,6 +297,8 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
     torch.manual_seed(cfg.seed)
     if cfg.init is not None:
         model = SmallVLA.load(cfg.init)
+        if cfg.encoder_train_blocks is not None:
+            model = model.with_trainable_encoder_blocks(cfg.encoder_train_blocks)
         tokenizer, model_cfg = model.tokenizer, model.cfg
         if model_cfg.image_size != int(data.meta["image_size"]):
             raise ValueError(f"--init {cfg.init} takes {model_cfg.image_size} px frames, {cfg.data} holds "
