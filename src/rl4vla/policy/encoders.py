@@ -157,16 +157,19 @@ def _fold(conv: nn.Conv2d, bn: nn.Module | None, relu6: bool, dtype: torch.dtype
 
 def _plan(net: nn.Module, dtype: torch.dtype) -> tuple[_Conv, list[tuple[_Conv | None, _Conv, _Conv, bool]], _Conv]:
     """(stem, [(expand or None, depthwise, project, has skip)] per block, head) of a loaded EfficientNet-Lite."""
-    blocks = []
-    for blk in net._blocks:
-        a = blk._block_args
-        if a.se_ratio is not None and 0 < a.se_ratio <= 1:
-            raise ValueError("squeeze-excitation blocks are not supported (EfficientNet-Lite has none)")
-        expand = _fold(blk._expand_conv, blk._bn0, True, dtype) if a.expand_ratio != 1 else None
-        skip = blk.id_skip and a.stride in (1, [1], [1, 1]) and a.input_filters == a.output_filters
-        blocks.append((expand, _fold(blk._depthwise_conv, blk._bn1, True, dtype),
-                       _fold(blk._project_conv, blk._bn2, False, dtype), skip))
-    return (_fold(net._conv_stem, net._bn0, True, dtype), blocks, _fold(net._conv_head, net._bn1, True, dtype))
+    return (_fold(net._conv_stem, net._bn0, True, dtype), [_fold_block(blk, dtype) for blk in net._blocks],
+            _fold(net._conv_head, net._bn1, True, dtype))
+
+
+def _fold_block(blk: nn.Module, dtype: torch.dtype) -> tuple[_Conv | None, _Conv, _Conv, bool]:
+    """(expand or None, depthwise, project, has skip) of one inverted-residual block, BatchNorms folded."""
+    a = blk._block_args
+    if a.se_ratio is not None and 0 < a.se_ratio <= 1:
+        raise ValueError("squeeze-excitation blocks are not supported (EfficientNet-Lite has none)")
+    expand = _fold(blk._expand_conv, blk._bn0, True, dtype) if a.expand_ratio != 1 else None
+    skip = blk.id_skip and a.stride in (1, [1], [1, 1]) and a.input_filters == a.output_filters
+    return (expand, _fold(blk._depthwise_conv, blk._bn1, True, dtype),
+            _fold(blk._project_conv, blk._bn2, False, dtype), skip)
 
 
 class TrainableConv(nn.Module):
@@ -260,8 +263,8 @@ class EfficientNetEncoder(nn.Module):
                                  f"got {train_blocks}")
             if train_blocks:
                 first = n - train_blocks
-                plan32 = _plan(net, torch.float32)[1]  # float32 copies of the same folded blocks, to train
-                self.top = nn.ModuleList(TrainableBlock(*b) for b in plan32[first:n])
+                # float32 copies of the same folded blocks, to train
+                self.top = nn.ModuleList(TrainableBlock(*_fold_block(b, torch.float32)) for b in net._blocks[first:n])
                 self._blocks = self._blocks[:first]
                 side = 32 * grid // int(2 * np.prod(strides[:first]))
                 self._in_shape = (int(net._blocks[first]._block_args.input_filters), side, side)

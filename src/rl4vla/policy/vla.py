@@ -18,7 +18,7 @@ checkpoints (`state`, `save`) always hold CPU tensors, so a model trained on a G
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -386,10 +386,8 @@ class SmallVLA(nn.Module):
             return self
         if have:
             raise ValueError(f"this model trains {have} encoder blocks already; it cannot change to {k}")
-        st = self.state()
-        model = SmallVLA(VLAConfig(**{**st["config"], "encoder_train_blocks": k}),
-                         ActionTokenizer.from_dict(st["tokenizer"]), self.text.cache)
-        missing, unexpected = model.load_state_dict(st["weights"], strict=False)
+        model = SmallVLA(replace(self.cfg, encoder_train_blocks=k), self.tokenizer, self.text.cache)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
         if unexpected or any(not m.startswith("image_encoder.top.") for m in missing):
             raise ValueError(f"cannot carry the weights over: missing {missing}, unexpected {unexpected}")
         return model
