@@ -132,6 +132,34 @@ def test_compare_refuses_different_manifests(tmp_path, pair, capsys):
     assert "manifest hash" in capsys.readouterr().err
 
 
+def test_compare_pools_several_runs_of_each_arm(tmp_path, capsys):
+    """Three seeds of two arms on 32 in-distribution episodes: B wins 2 more episodes in each seed, which one
+    pair cannot show (p 0.5) and the three pooled do (6 to 0: p 2/2^6); the pairing is by position."""
+    eps = eval_episodes(["in-distribution"], (0,), 32)
+    files = {}
+    for s in range(3):
+        a = np.random.default_rng(s).random(32) < 0.3
+        b = a.copy()
+        flip = np.flatnonzero(~a)[:2]
+        b[flip] = True
+        for arm, out in (("a", a), ("b", b)):
+            files[arm, s] = write_results(tmp_path / f"{arm}{s}.json",
+                                          make_results(eps, out, label=f"{arm}-seed{s}", policy=arm))
+    one = compare_results(files["a", 0], files["b", 0])["conditions"]["all"]
+    assert (one["b_only"], one["a_only"], one["p"]) == (2, 0, 0.5)
+    pooled = compare_results([files["a", s] for s in range(3)], [files["b", s] for s in range(3)])
+    row = pooled["conditions"]["all"]
+    assert (row["n"], row["b_only"], row["a_only"]) == (96, 6, 0) and row["p"] == pytest.approx(2 / 2**6)
+    assert pooled["pairs"] == 3 and pooled["a"] == "a-seed0 + a-seed1 + a-seed2"
+    assert row["diff"] == pytest.approx(6 / 96)
+    with pytest.raises(ValueError, match="pair every results file of A with one of B: got 2 for A and 1"):
+        compare_results([files["a", 0], files["a", 1]], [files["b", 0]])
+    argv = ["compare", ",".join(str(files["a", s]) for s in range(3)), ",".join(str(files["b", s]) for s in range(3))]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "pooled over 3 pairs of runs" in out
+
+
 def test_compare_cli_json(pair, capsys):
     _, pa, pb = pair
     assert main(["compare", str(pa), str(pb), "--json"]) == 0

@@ -29,8 +29,8 @@ def _compare(args):
     from rl4vla.eval.compare import compare_results, format_comparison
 
     cfg = tyro.cli(CompareConfig, args=args, prog="rl4vla compare")
-    out = compare_results(cfg.a, cfg.b, test=cfg.test, alpha=cfg.alpha, n_boot=cfg.bootstrap_samples,
-                          seed=cfg.bootstrap_seed)
+    out = compare_results(cfg.a.split(","), cfg.b.split(","), test=cfg.test, alpha=cfg.alpha,
+                          n_boot=cfg.bootstrap_samples, seed=cfg.bootstrap_seed)
     print(json.dumps(out) if cfg.json else format_comparison(out))
 
 

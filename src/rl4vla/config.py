@@ -149,9 +149,11 @@ class CompareConfig:
     """Compare two results files of the same episodes: per-condition B - A with a paired significance test."""
 
     a: Annotated[str, Positional, arg(metavar="A.json")]
-    """results JSON of the baseline policy A"""
+    """results JSON of the baseline policy A; or several runs of it (e.g. training seeds) separated by commas,
+    A1.json,A2.json,..., each paired with B's run at the same position and the test pooled over every pair: one
+    seed of an RL arm is not evidence (three seeds of one R2 arm ended at 0.117-0.234 held-out)"""
     b: Annotated[str, Positional, arg(metavar="B.json")]
-    """results JSON of policy B (must share A's manifest hash)"""
+    """results JSON of policy B (must share A's manifest hash; as many comma-separated runs as A)"""
     test: Literal["mcnemar", "bootstrap"] = "mcnemar"
     """paired test: exact McNemar on the discordant episodes, or a seeded paired bootstrap"""
     alpha: float = 0.05

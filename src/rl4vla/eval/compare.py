@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,44 +31,65 @@ def paired_outcomes(a: dict, b: dict) -> dict[str, tuple[np.ndarray, np.ndarray]
     return out
 
 
-def compare_results(a: str | os.PathLike | dict, b: str | os.PathLike | dict, test: str = "mcnemar",
+Results = str | os.PathLike | dict
+
+
+def _as_list(x: Results | Sequence[Results]) -> list[dict]:
+    return [as_results(r) for r in ([x] if isinstance(x, (str, os.PathLike, dict)) else x)]
+
+
+def compare_results(a: Results | Sequence[Results], b: Results | Sequence[Results], test: str = "mcnemar",
                     alpha: float = 0.05, n_boot: int = 10_000, seed: int = 0) -> dict:
     """Per-condition difference B - A in success with a paired test over the shared episodes.
 
-    `a`, `b`: results paths or loaded documents. Raises ValueError when their manifest hashes differ.
-    Returns {"a", "b" (labels), "manifest_hash", "test", "alpha", "conditions": {name: {"dimension", "n", "a",
-    "b", "diff", "a_only", "b_only", "p", "ci", "significant"}}, "dimensions": {dim: {"a", "b", "diff", "n", "p",
-    "significant"}}}; the condition "all" pools every episode, and a dimension's test pools its conditions'
-    episodes (its diff is the difference of the per-condition averages). Significance is per row, uncorrected
-    for the number of rows.
+    `a`, `b`: results paths or loaded documents, or equally long sequences of them: runs of policies A and B
+    (e.g. training seeds), the i-th of A paired with the i-th of B. The test then pools every paired episode of
+    every pair (the runs of one arm are independent draws of its training, so the discordant episodes of all
+    pairs count together), which is how an arm is judged on several seeds rather than on one.
+    Raises ValueError when a pair's manifest hashes differ.
+    Returns {"a", "b" (labels), "pairs", "manifest_hash", "test", "alpha", "conditions": {name: {"dimension",
+    "n", "a", "b", "diff", "a_only", "b_only", "p", "ci", "significant"}}, "dimensions": {dim: {"a", "b", "diff",
+    "n", "p", "significant"}}}; the condition "all" pools every episode, and a dimension's test pools its
+    conditions' episodes (its diff is the difference of the per-condition averages, averaged over the pairs).
+    Significance is per row, uncorrected for the number of rows.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    a, b = as_results(a), as_results(b)
-    pairs = paired_outcomes(a, b)
+    docs_a, docs_b = _as_list(a), _as_list(b)
+    if len(docs_a) != len(docs_b) or not docs_a:
+        raise ValueError(f"pair every results file of A with one of B: got {len(docs_a)} for A and "
+                         f"{len(docs_b)} for B")
+    per_pair = [paired_outcomes(x, y) for x, y in zip(docs_a, docs_b)]
+    names = [n for n in per_pair[0] if all(n in p for p in per_pair)]
+    pairs = {n: (np.concatenate([p[n][0] for p in per_pair]), np.concatenate([p[n][1] for p in per_pair]))
+             for n in names}
     rows = {}
     for name, (oa, ob) in pairs.items():
         r = paired_test(oa, ob, test=test, n_boot=n_boot, seed=seed, alpha=alpha)
-        dim = "-" if name == ALL else a["conditions"][name]["dimension"]
+        dim = "-" if name == ALL else docs_a[0]["conditions"][name]["dimension"]
         rows[name] = {"dimension": dim, **r, "significant": bool(r["p"] < alpha)}
     dims = {}
-    for d, da in a["dimensions"].items():
-        names = [n for n in da["conditions"] if n in pairs]
-        if d not in b["dimensions"] or not names:
+    for d, da in docs_a[0]["dimensions"].items():
+        members = [n for n in da["conditions"] if n in pairs]
+        if not members or any(d not in x["dimensions"] for x in docs_a + docs_b):
             continue
         # the test pools the dimension's episodes; diff stays the difference of the per-condition averages
-        r = paired_test(np.concatenate([pairs[n][0] for n in names]), np.concatenate([pairs[n][1] for n in names]),
+        r = paired_test(np.concatenate([pairs[n][0] for n in members]),
+                        np.concatenate([pairs[n][1] for n in members]),
                         test=test, n_boot=n_boot, seed=seed, alpha=alpha)
-        diff = b["dimensions"][d]["success"] - da["success"]
-        dims[d] = {"a": da["success"], "b": b["dimensions"][d]["success"], "diff": diff, "n": r["n"], "p": r["p"],
-                   "significant": bool(r["p"] < alpha)}
-    return {"a": a["label"], "b": b["label"], "manifest_hash": a["manifest_hash"], "test": test, "alpha": alpha,
-            "conditions": rows, "dimensions": dims}
+        sa = float(np.mean([x["dimensions"][d]["success"] for x in docs_a]))
+        sb = float(np.mean([x["dimensions"][d]["success"] for x in docs_b]))
+        dims[d] = {"a": sa, "b": sb, "diff": sb - sa, "n": r["n"], "p": r["p"], "significant": bool(r["p"] < alpha)}
+    hashes = sorted({x["manifest_hash"] for x in docs_a})
+    return {"a": " + ".join(x["label"] for x in docs_a), "b": " + ".join(x["label"] for x in docs_b),
+            "pairs": len(docs_a), "manifest_hash": hashes[0] if len(hashes) == 1 else ",".join(hashes),
+            "test": test, "alpha": alpha, "conditions": rows, "dimensions": dims}
 
 
 def format_comparison(cmp: dict) -> str:
     """A plain-text table of compare_results: '*' marks rows with p < alpha."""
-    lines = [f"B - A: {cmp['b']} - {cmp['a']}  (paired {cmp['test']}, alpha {cmp['alpha']}, "
+    pooled = f", pooled over {cmp['pairs']} pairs of runs" if cmp.get("pairs", 1) > 1 else ""
+    lines = [f"B - A: {cmp['b']} - {cmp['a']}  (paired {cmp['test']}{pooled}, alpha {cmp['alpha']}, "
              f"manifest {cmp['manifest_hash']})",
              f"{'condition':26s} {'n':>5s} {'A':>6s} {'B':>6s} {'B-A':>7s} {'A only':>6s} {'B only':>6s} {'p':>8s}"]
     for name, r in cmp["conditions"].items():
