@@ -7,7 +7,8 @@ episode (exact McNemar).
 START.json is the starting model's `rl4vla eval` results on those episodes. Each model's results are written
 beside it as RUN/snapshots/model_<env steps>.eval.json (RUN/model.eval.json), and reused when they exist, so a
 killed script resumes. Prints one table per run: env steps, success with its Wilson 95% interval, p against the
-start; `--plot FILE` draws the curves.
+start; `--plot FILE` draws the curves. With several runs (an arm's seeds), a last table pools them at every env
+step they share: success over all their episodes and p against the start (McNemar over every run's pairs).
 """
 
 import argparse
@@ -55,11 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     start = json.loads(args.start.read_text())
     s0 = start["conditions"]["in-distribution"]
-    curves = {}
+    curves, results = {}, {}
     for run in args.runs:
         print(f"{run} (start {s0['successes']}/{s0['episodes']} = {s0['success_rate']:.3f})")
         print(f"  {'env steps':>9s}  {'success':>15s}  {'Wilson 95%':>12s}  {'p vs start':>10s}")
-        pts = []
+        pts, results[run] = [], {}
         todo = [(s, c) for s, c in models(run) if not args.steps or s in args.steps]
         if not todo:
             print("  no snapshots/model_*.pt and no model.pt (at --steps) yet")
@@ -71,8 +72,17 @@ def main() -> None:
             print(f"  {steps:9,d}  {r['success_rate']:.3f} ({r['successes']:3d}/{r['episodes']})  "
                   f"[{lo:.2f}, {hi:.2f}]  {p:10.3f}")
             pts.append((steps, r["success_rate"], lo, hi))
+            results[run][steps] = doc
         curves[str(run)] = pts
         sys.stdout.flush()
+    shared = sorted(set.intersection(*(set(r) for r in results.values()))) if len(results) > 1 else []
+    if shared:
+        print(f"pooled over {len(results)} runs")
+        for steps in shared:
+            docs = [results[run][steps] for run in args.runs]
+            row = compare_results([start] * len(docs), docs)["conditions"]["all"]
+            print(f"  {steps:9,d}  {row['b']:.3f} ({round(row['b'] * row['n']):3d}/{row['n']})  "
+                  f"{'':12s}  {row['p']:10.3f}")
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
