@@ -81,7 +81,8 @@ def main() -> None:
         for steps in shared:
             docs = [results[run][steps] for run in args.runs]
             row = compare_results([start] * len(docs), docs)["conditions"]["all"]
-            print(f"  {steps:9,d}  {row['b']:.3f} ({round(row['b'] * row['n']):3d}/{row['n']})  "
+            wins = sum(d["conditions"]["in-distribution"]["successes"] for d in docs)
+            print(f"  {steps:9,d}  {row['b']:.3f} ({wins:3d}/{row['n']})  "
                   f"{'':12s}  {row['p']:10.3f}")
     if args.plot:
         import matplotlib
