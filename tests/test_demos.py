@@ -130,3 +130,76 @@ def test_dataset_frames_are_read_lazily_and_index_like_an_array(tmp_path):
         data.rgb[np.array([len(full)])]
     data.rgb.MAX_OPEN = 1  # more shards than may stay open: each read reopens what it needs
     assert len(data.meta["shards"]) > 1 and np.array_equal(data.rgb[idx], full[idx]) and len(data.rgb._files) == 1
+
+
+@pytest.fixture(scope="module")
+def driver(demos, tmp_path_factory):
+    """A one-step SFT model: a learned policy that mostly fails, so DAgger sees states the expert never visits."""
+    import dataclasses
+
+    from rl4vla.algos import sft
+    from rl4vla.policy.vla import VLAConfig
+    from rl4vla.util import torch_threads
+
+    out = tmp_path_factory.mktemp("driver")
+    cfg = sft.SFTConfig(data=str(demos), out=str(out), steps=1, batch_size=8, checkpoint_every=1, eval_every=0,
+                        eval_episodes=1, eval_workers=0, augment=False,
+                        model=VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2))
+    with torch_threads(1):
+        return sft.train_sft(dataclasses.replace(cfg))["model"]
+
+
+def _dagger(out, driver, n, *extra):
+    return main(["collect", "--out", str(out), "--episodes", str(n), "--env.num-envs", "4", "--env.workers", "0",
+                 "--env.image-size", "32", "--driver", str(driver), "--torch-threads", "1", *extra])
+
+
+def test_dagger_executes_the_driver_records_the_expert_and_keeps_failures(tmp_path, demos, driver, capsys):
+    from rl4vla.bench.expert import MAX_STEP
+
+    assert _dagger(tmp_path / "d", driver, 8) == 0
+    data = DemoDataset(tmp_path / "d")
+    assert data.meta["driver"]["kind"] == "checkpoint" and data.meta["driver_temperature"] == 0.6
+    assert data.meta["episodes"] == data.meta["next_index"] == 8  # every driven episode is kept...
+    assert not all(e.success for e in data.episodes)  # ...failures too (the expert's collection keeps none)
+    assert np.linalg.norm(data.actions[:, :3], axis=1).max() <= MAX_STEP + 1e-6  # the labels are the expert's
+    # the expert's demos move the TCP as labelled; a driven episode does not follow its labels
+    expert, driven = DemoDataset(demos).episodes[0], data.episodes[0]
+    for ep, follows in ((expert, True), (driven, False)):
+        moved = np.diff(ep.proprio[:, :3], axis=0)
+        assert (np.corrcoef(moved[:, 2], ep.actions[:-1, 2])[0, 1] > 0.5) == follows
+    # a lost shard is re-collected identically: the driver's sampling is seeded per wave
+    before = [e.actions for e in data.episodes]
+    (tmp_path / "d" / data.meta["shards"][0]).unlink()
+    assert _dagger(tmp_path / "d", driver, 8) == 0
+    assert all(np.array_equal(a, e.actions) for a, e in zip(before, DemoDataset(tmp_path / "d").episodes))
+    # appending needs the same driver and settings; a plain expert dataset takes no driver
+    assert _dagger(tmp_path / "d", driver, 12, "--driver-mix", "0.5") == 2
+    assert "driver_mix=0.0" in capsys.readouterr().err
+    assert _collect(tmp_path / "d", 12) == 2
+    assert "driver=" in capsys.readouterr().err
+
+
+def test_dagger_refuses_bad_drivers(tmp_path, driver, capsys):
+    assert _dagger(tmp_path / "a", "expert", 4) == 2
+    assert "--driver takes a learned policy" in capsys.readouterr().err
+    assert _dagger(tmp_path / "b", tmp_path / "no-such.pt", 4) == 2
+    assert "neither a checkpoint file nor a pretrained model" in capsys.readouterr().err
+    assert _dagger(tmp_path / "c", driver, 4, "--driver-mix", "1") == 2
+    assert "--driver-mix" in capsys.readouterr().err
+
+
+def test_driver_mix_executes_the_expert_on_a_seeded_share_of_the_steps():
+    from rl4vla.data.collect import Driver
+
+    class Fixed:
+        def act(self, obs, temperature):
+            from rl4vla.bench.contract import PolicyOutput
+
+            return PolicyOutput(np.ones((len(obs["rgb"]), 7)))
+
+    obs, expert = {"rgb": np.zeros((1000, 2, 2, 3))}, np.zeros((1000, 7))
+    for mix in (0.0, 0.3):
+        out = Driver(Fixed(), 0.6, mix, np.random.default_rng(0)).executed(obs, expert)
+        share = float((out == 0).all(1).mean())
+        assert abs(share - mix) < 0.05 and ((out == 0).all(1) | (out == 1).all(1)).all()

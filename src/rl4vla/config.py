@@ -142,6 +142,19 @@ class CollectConfig:
     """DART-style noise injection (Laskey et al. 2017): std in metres of Gaussian noise added to the executed
     translation (and noise * 10 rad to the yaw); the recorded action stays the expert's clean one, so the
     demos show how to recover from the small errors a learned policy makes (0 = the plain expert)"""
+    driver: str | None = None
+    """DAgger (Ross et al. 2011): a learned policy (a checkpoint or pretrained:NAME) whose sampled actions are
+    executed while the scripted expert, stateless and closed-loop, labels every step it visits. Every episode is
+    kept, succeeded or not (up to its success streak), so the data covers the states the policy itself reaches,
+    where a policy trained on the expert's own trajectories compounds its errors. None = the expert drives and
+    only its successes are kept"""
+    driver_temperature: float = EVAL_TEMPERATURE
+    """sampling temperature of --driver (0.6, the evaluation's: the states it visits at test time)"""
+    driver_mix: float = 0.0
+    """probability, each step, that the expert's own action is executed instead of --driver's (DAgger's beta;
+    0 = the driver alone)"""
+    torch_threads: int = 0
+    """torch intra-op threads of --driver (0 = auto: torch's default, at most 4; 1 beside other jobs)"""
 
 
 @dataclass(frozen=True)

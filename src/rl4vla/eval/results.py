@@ -29,13 +29,14 @@ import numpy as np
 
 from rl4vla.bench.conditions import CONDITIONS, DIMENSIONS, Episode, manifest_hash
 from rl4vla.eval.stats import wilson_interval
-from rl4vla.util import file_sha256, write_or_rescue
+from rl4vla.policy.base import BUILTIN as BUILTIN_POLICIES  # noqa: F401  (re-exported)
+from rl4vla.policy.base import policy_info
+from rl4vla.util import write_or_rescue
 
 RESULTS_FORMAT = "rl4vla-results"
 RESULTS_VERSION = 1
 IN_DISTRIBUTION = "in-distribution"
 DIMENSION_ORDER = tuple(d for d in DIMENSIONS if d != "-")  # vision, semantics, execution
-BUILTIN_POLICIES = ("expert", "random", "noop")
 
 
 def episode_key(ep: Episode) -> str:
@@ -61,20 +62,6 @@ def software_versions() -> dict[str, str | None]:
 
     return {"rl4vla": rl4vla.__version__, "python": platform.python_version(), "torch": dist("torch"),
             "mujoco": dist("mujoco"), "numpy": np.__version__}
-
-
-def policy_info(spec: str) -> dict:
-    """What was evaluated: a built-in name, or a checkpoint file (absolute path and content hash)."""
-    if spec in BUILTIN_POLICIES:
-        return {"spec": spec, "kind": "builtin"}
-    if os.path.isfile(spec):
-        return {"spec": spec, "kind": "checkpoint", "path": os.path.abspath(spec), "sha256": file_sha256(spec)}
-    from rl4vla.policy import pretrained
-
-    if pretrained.is_pretrained(spec) or os.path.isdir(spec):  # a shipped or exported pretrained folder
-        weights = pretrained.folder(spec) / "model.safetensors"
-        return {"spec": spec, "kind": "pretrained", "path": str(weights.resolve()), "sha256": file_sha256(weights)}
-    return {"spec": spec, "kind": "other"}
 
 
 def default_label(spec: str) -> str:

@@ -7,9 +7,12 @@ Every policy follows the benchmark's contract (rl4vla.bench.contract):
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rl4vla.bench.contract import ACTION_DIM, GRIPPER, Policy, PolicyOutput  # noqa: F401  (Policy re-exported)
+from rl4vla.util import file_sha256
 
 
 def batch_size(obs: dict) -> int:
@@ -50,6 +53,21 @@ class RandomPolicy:
 BUILTIN = ("expert", "random", "noop")
 
 
+def policy_info(spec: str) -> dict:
+    """What a policy spec names (what was evaluated, what drove a collection): a built-in name, or a checkpoint
+    file or pretrained folder (absolute path and content hash)."""
+    if spec in BUILTIN:
+        return {"spec": spec, "kind": "builtin"}
+    if os.path.isfile(spec):
+        return {"spec": spec, "kind": "checkpoint", "path": os.path.abspath(spec), "sha256": file_sha256(spec)}
+    from rl4vla.policy import pretrained
+
+    if pretrained.is_pretrained(spec) or os.path.isdir(spec):  # a shipped or exported pretrained folder
+        weights = pretrained.folder(spec) / "model.safetensors"
+        return {"spec": spec, "kind": "pretrained", "path": str(weights.resolve()), "sha256": file_sha256(weights)}
+    return {"spec": spec, "kind": "other"}
+
+
 def make_policy(name: str, seed: int = 0, device: str = "auto"):
     """A built-in policy by name (expert, random, noop), a VLA checkpoint's path, or a shipped VLA
     (`pretrained:small`); a VLA runs on `device` (auto, cpu or cuda: rl4vla.util.resolve_device), the scripted
@@ -62,8 +80,6 @@ def make_policy(name: str, seed: int = 0, device: str = "auto"):
         return RandomPolicy(seed)
     if name == "noop":
         return NoopPolicy()
-    import os
-
     from rl4vla.policy.pretrained import is_pretrained
 
     if os.path.isfile(name) or is_pretrained(name) or os.path.isdir(name):
