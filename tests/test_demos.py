@@ -33,7 +33,7 @@ def test_write_read_round_trip(tmp_path):
 def test_collect_keeps_successes_resumes_and_appends(tmp_path):
     assert _collect(tmp_path, 4) == 0
     first = DemoDataset(tmp_path)
-    assert first.meta["episodes"] == 4 and len(first) == first.meta["transitions"] > 4 * 5
+    assert first.meta["episodes"] == first.meta["succeeded"] == 4 and len(first) == first.meta["transitions"] > 4 * 5
     assert all(e.success for e in first.episodes)
     assert first.rgb.shape[1:] == (32, 32, 3) and first.actions.shape[1] == 7 and len(first.instructions) == len(first)
     assert first.proprio.shape == (len(first), 10)
@@ -162,6 +162,7 @@ def test_dagger_executes_the_driver_records_the_expert_and_keeps_failures(tmp_pa
     assert data.meta["driver"]["kind"] == "checkpoint" and data.meta["driver_temperature"] == 0.6
     assert data.meta["episodes"] == data.meta["next_index"] == 8  # every driven episode is kept...
     assert not all(e.success for e in data.episodes)  # ...failures too (the expert's collection keeps none)
+    assert data.meta["succeeded"] == sum(e.success for e in data.episodes)
     assert np.linalg.norm(data.actions[:, :3], axis=1).max() <= MAX_STEP + 1e-6  # the labels are the expert's
     # the expert's demos move the TCP as labelled; a driven episode does not follow its labels
     expert, driven = DemoDataset(demos).episodes[0], data.episodes[0]

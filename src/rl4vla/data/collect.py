@@ -123,7 +123,8 @@ def _collect_waves(root: Path, meta: dict, cfg: CollectConfig, conds, driver) ->
                 meta = {**meta, "next_index": start + env.num_envs}
                 atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
             bar.update(len(kept))
-            bar.set_postfix(transitions=meta["transitions"], attempted=meta["next_index"])
+            bar.set_postfix(transitions=meta["transitions"], attempted=meta["next_index"],
+                            **({} if driver is None else {"succeeded": meta.get("succeeded", 0)}))
     finally:
         bar.close()
         env.close()

@@ -304,6 +304,7 @@ def update_meta(root: Path, meta: dict, new_shard: str, new_episodes: list[Demon
     meta["shards"] = meta["shards"] + [new_shard]
     meta["waves"] = {**meta.get("waves", {}), new_shard: {"start": start, "size": size,
                                                            "episodes": len(new_episodes), "transitions": transitions}}
+    meta["succeeded"] = meta.get("succeeded", meta["episodes"]) + sum(e.success for e in new_episodes)
     meta["episodes"] += len(new_episodes)
     meta["transitions"] += transitions
     meta["next_index"] = start + size
