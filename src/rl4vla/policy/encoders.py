@@ -14,7 +14,8 @@ normalised in one pass, ~16 ms stopped after the stride-16 stage (`stride=16`, t
 On a GPU (`.to("cuda")` moves the plan with the module) the same folded convolutions run as plain
 `F.conv2d` (cuDNN, channels-last): the fused oneDNN ops are CPU-only. The plan keeps its dtype there, so
 `precision` bfloat16 runs the frozen network in bfloat16 on the GPU too, as autocast would, without the
-casts of every weight at every call.
+casts of every weight at every call. On a CPU without oneDNN's bf16 kernels (AVX2 only) a bfloat16 plan runs
+emulated: float32 convolutions whose outputs are rounded to bf16 (`_round_bf16_`).
 """
 
 from __future__ import annotations
