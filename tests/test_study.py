@@ -123,7 +123,7 @@ def test_warmup_starts_from_the_pretrained_model_and_sft_and_rl_from_the_warmup(
     names = [s.name for s in fresh]
     assert "pretrain" not in names and "demos_pretrain" not in names
     assert fresh[names.index("warmup")].inputs["init_stage"] is None
-    with pytest.raises(ValueError, match="--pretrain must be one of shipped, fresh, none, got 'nope'"):
+    with pytest.raises(ValueError, match="--pretrain must be one of shipped, fresh, none or pretrained:NAME"):
         study.plan(dataclasses.replace(run["cfg"], pretrain="nope"))
     with pytest.raises(ValueError, match="--pretrain-demos must be >= 1"):
         study.plan(dataclasses.replace(run["cfg"], pretrain_demos=0))
@@ -147,6 +147,10 @@ def test_the_quick_and_standard_studies_start_from_the_shipped_prior(tmp_path):
                                                                                           pretrain="fresh"))
     with pytest.raises(ValueError, match="--pretrain shipped starts from pretrained:small"):
         study.plan(dataclasses.replace(study.PRESETS["debug"], pretrain="shipped"))
+    named = dataclasses.replace(study.PRESETS["quick"], pretrain="pretrained:small", out=str(tmp_path))
+    assert {s.name: s for s in study.plan(named)}["warmup"].inputs["init_stage"] == "pretrained:small"
+    with pytest.raises(ValueError, match="no shipped pretrained model 'nope'; shipped: "):
+        study.plan(dataclasses.replace(named, pretrain="pretrained:nope"))
 
 
 def test_a_foreign_directory_is_refused(tmp_path):

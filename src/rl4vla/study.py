@@ -96,9 +96,10 @@ class StudyConfig:
     cpu or cuda (an error when no GPU is present); may change when resuming"""
     pretrain: str = "shipped"
     """the prior the warm-up starts from: shipped (`pretrained:small`, trained once on the robot-pretraining
-    corpus of 20,000 demos and shipped with rl4vla; `rl4vla pretrained` shows its provenance), fresh (collect
-    --pretrain-demos of that corpus and pretrain here: rebuilds the prior) or none (a fresh model). OpenVLA, the
-    paper's policy, was pretrained on ~970k Open X-Embodiment episodes"""
+    corpus of 20,000 demos and shipped with rl4vla; `rl4vla pretrained` shows its provenance), another shipped
+    prior by name (`pretrained:NAME`), fresh (collect --pretrain-demos of that corpus and pretrain here: rebuilds
+    the prior) or none (a fresh model). OpenVLA, the paper's policy, was pretrained on ~970k Open X-Embodiment
+    episodes"""
     pretrain_demos: int = 20_000
     """--pretrain fresh: successful expert demos of the robot-pretraining corpus (`collect --conditions
     robot-pretraining robot-pretraining-clutter`: objects, receptacles, tables and templates outside every
@@ -227,22 +228,31 @@ def _validate(cfg: StudyConfig) -> None:
     check_backend(cfg.env.backend)  # so does --env.backend ray without Ray
     for s in cfg.eval_seeds:
         check_seed(s, "--eval-seeds")
-    if cfg.pretrain not in PRIORS:
-        raise ValueError(f"--pretrain must be one of {', '.join(PRIORS)}, got {cfg.pretrain!r}")
+    if cfg.pretrain not in PRIORS and not cfg.pretrain.startswith("pretrained:"):
+        raise ValueError(f"--pretrain must be one of {', '.join(PRIORS)} or pretrained:NAME (`rl4vla pretrained` "
+                         f"lists them), got {cfg.pretrain!r}")
     if cfg.pretrain == "fresh":
         check_at_least(cfg, ("pretrain_demos", "pretrain_steps", "pretrain_frame_stride"))
     check_at_least(cfg, ("mix_demos",), 0)
-    if cfg.pretrain == "shipped":
+    prior = shipped_prior(cfg)
+    if prior:
         from rl4vla.policy.pretrained import config
 
-        size = config(SHIPPED_PRIOR)["image_size"]
+        size = config(prior)["image_size"]  # an unknown name fails here, listing the shipped ones
         if cfg.trainers != "default" or cfg.env.image_size != size:
-            raise ValueError(f"--pretrain shipped starts from {SHIPPED_PRIOR}, the default trainers' model at "
+            raise ValueError(f"--pretrain {cfg.pretrain} starts from {prior}, the default trainers' model at "
                              f"{size} px; with --trainers {cfg.trainers} --env.image-size {cfg.env.image_size} "
                              "use --pretrain fresh or none")
     if not cfg.eval_seeds:
         raise ValueError("--eval-seeds needs at least one seed")
     resolve_conditions(cfg.media_conditions)  # a misspelt name fails now, not after hours of training
+
+
+def shipped_prior(cfg: StudyConfig) -> str | None:
+    """The shipped model the warm-up starts from (`pretrained:NAME`), or None (--pretrain fresh or none)."""
+    if cfg.pretrain == "shipped":
+        return SHIPPED_PRIOR
+    return cfg.pretrain if cfg.pretrain.startswith("pretrained:") else None
 
 
 def _pretrain_stage(cfg: StudyConfig) -> str | None:
@@ -355,7 +365,7 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     demos("demos_sft", cfg.sft_demos, extends="demos_warmup" if cfg.sft_demos >= cfg.warmup_demos else None)
     if pretrained:
         sft(pretrained, "pretrain", "demos_pretrain", cfg.pretrain_steps, None, frame_stride=cfg.pretrain_frame_stride)
-    start = {"fresh": pretrained, "shipped": SHIPPED_PRIOR, "none": None}[cfg.pretrain]
+    start = pretrained or shipped_prior(cfg)
     sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, start, mix)
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
     for algo in RL_ALGOS:
@@ -393,12 +403,13 @@ def budgets_markdown(cfg: StudyConfig) -> str:
     eps = len(cfg.eval_seeds) * cfg.eval_episodes
     id_eps = (f" ({len(cfg.eval_seeds) * cfg.in_distribution_episodes} in-distribution)"
               if cfg.in_distribution_episodes else "")
-    if cfg.pretrain == "shipped":
+    prior = shipped_prior(cfg)
+    if prior:
         from rl4vla.policy.pretrained import provenance
 
-        prov = provenance(SHIPPED_PRIOR)
+        prov = provenance(prior)
         corpus = prov.get("corpus", {})
-        pre = (f"the shipped prior `{SHIPPED_PRIOR}` (sha256 {prov['sha256'][:12]}): {corpus.get('episodes', 0):,} "
+        pre = (f"the shipped prior `{prior}` (sha256 {prov['sha256'][:12]}): {corpus.get('episodes', 0):,} "
                f"demos of the robot-pretraining corpus, manifest {corpus.get('manifest_hash')}")
     elif cfg.pretrain == "fresh":
         pre = (f"rebuilt here (--pretrain fresh): {cfg.pretrain_demos:,} demos of the robot-pretraining corpus "
