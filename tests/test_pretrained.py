@@ -65,18 +65,19 @@ def test_unknown_pretrained_names_say_what_is_shipped(tmp_path, capsys):
 
 
 def test_the_shipped_prior_loads_and_gives_its_recorded_outputs(capsys):
-    """The shipped model loads under the current code (a change of architecture fails here) and a fixed input
+    """Every shipped model loads under the current code (a change of architecture fails here) and a fixed input
     gives the outputs recorded when it was exported."""
     assert "small" in P.names()
+    for name in P.names():
+        prov = P.provenance(f"pretrained:{name}")
+        assert file_sha256(P.folder(f"pretrained:{name}") / "model.safetensors") == prov["sha256"], name
+        got = P.probe(SmallVLA.load(f"pretrained:{name}"))
+        assert got["greedy_first"] == prov["probe"]["greedy_first"], name
+        np.testing.assert_allclose(got["token_logprobs"], prov["probe"]["token_logprobs"], atol=0.05, err_msg=name)
+        np.testing.assert_allclose(got["value"], prov["probe"]["value"], atol=0.05, err_msg=name)
+        for key in ("commands", "corpus", "zero_shot", "rl4vla_version"):
+            assert prov[key], (name, key)
     prov = P.provenance("pretrained:small")
-    assert file_sha256(P.folder("pretrained:small") / "model.safetensors") == prov["sha256"]
-    model = SmallVLA.load("pretrained:small")
-    got = P.probe(model)
-    assert got["greedy_first"] == prov["probe"]["greedy_first"]
-    np.testing.assert_allclose(got["token_logprobs"], prov["probe"]["token_logprobs"], atol=0.05)
-    np.testing.assert_allclose(got["value"], prov["probe"]["value"], atol=0.05)
-    for key in ("commands", "corpus", "zero_shot", "rl4vla_version"):
-        assert prov[key], key
     assert main(["pretrained"]) == 0
     listed = capsys.readouterr().out
     assert "pretrained:small" in listed and prov["corpus"]["manifest_hash"] in listed
