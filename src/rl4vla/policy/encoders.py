@@ -152,6 +152,11 @@ def _conv(c: _Conv, x: torch.Tensor, residual: torch.Tensor | None = None) -> to
     return y if residual is None else y.add_(residual)
 
 
+def _conv_bf16_emulated(c: _Conv, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """`_conv` of a float32 copy of a bf16 plan, its output rounded to bf16 (see `_round_bf16_`)."""
+    return _round_bf16_(_conv(c, x, residual))
+
+
 def _fold(conv: nn.Conv2d, bn: nn.Module | None, relu6: bool, dtype: torch.dtype) -> _Conv:
     """conv followed by eval-mode BatchNorm -> one conv (w * s, (b - mean) * s + beta), s = gamma / std."""
     w = conv.weight.detach()
@@ -342,10 +347,7 @@ class EfficientNetEncoder(nn.Module):
         stem, blocks, head, conv = self._stem, self._blocks, self._head, _conv
         if self.dtype == torch.bfloat16 and h.device.type == "cpu" and not _CPU_BF16:
             stem, blocks, head = self._float32_plan()
-            h = _round_bf16_(h.contiguous(memory_format=torch.channels_last))
-
-            def conv(c, x, residual=None):
-                return _round_bf16_(_conv(c, x, residual))
+            h, conv = _round_bf16_(h.contiguous(memory_format=torch.channels_last)), _conv_bf16_emulated
         else:
             h = h.to(self.dtype).contiguous(memory_format=torch.channels_last)
         h = conv(stem, h)
