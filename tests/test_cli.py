@@ -70,3 +70,19 @@ def test_bench_policy_json_reports_throughput_and_rollout_step_time(capsys, enco
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["image_encoder"] == encoder and out["rollout_batch"] == 2
     assert out["infer_samples_per_s"] > 0 and out["train_samples_per_s"] > 0 and out["rollout_step_policy_ms"] > 0
+    # which convolutions the frozen encoder ran (speed figures compare only on the same kernels)
+    assert ("encoder_kernels" in out) == (encoder == "efficientnet")
+
+
+def test_encoder_kernels_name_the_path_the_plan_runs(monkeypatch):
+    """A bfloat16 plan reports native oneDNN kernels where the CPU has them and emulation where it does not."""
+    from rl4vla.policy import encoders
+
+    monkeypatch.setattr(encoders, "_FUSED", True)
+    assert encoders.EfficientNetEncoder(16, 2).kernels == "onednn-float32"
+    monkeypatch.setattr(encoders, "_CPU_BF16", True)
+    assert encoders.EfficientNetEncoder(16, 2, precision="bfloat16").kernels == "onednn-bfloat16"
+    monkeypatch.setattr(encoders, "_CPU_BF16", False)
+    assert encoders.EfficientNetEncoder(16, 2, precision="bfloat16").kernels == "bfloat16-emulated"
+    monkeypatch.setattr(encoders, "_FUSED", False)
+    assert encoders.EfficientNetEncoder(16, 2).kernels == "conv2d-float32"

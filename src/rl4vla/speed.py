@@ -119,12 +119,15 @@ def _bench(cfg: BenchPolicyConfig, dev: torch.device) -> dict:
            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "torch_threads": torch.get_num_threads()}
     out["encoder_precision"] = cfg.model.encoder_precision
+    if model.has_frozen_image_encoder:
+        out["encoder_kernels"] = model.image_encoder.kernels
     out["device"] = str(dev)
     if cfg.rollout_steps:
         out.update(_rollout_split(model, cfg))
     lines = [f"{cfg.model.image_encoder}: inference {out['infer_samples_per_s']:.0f} samples/s (batch {cfg.batch}); "
              f"{out['rollout_step_policy_ms']:.0f} ms per {cfg.env.num_envs}-env rollout step; training "
-             f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params"]
+             f"{out['train_samples_per_s']:.0f} samples/s (batch {cfg.train_batch}); {out['params_m']:.2f} M params"
+             + (f"; encoder kernels {out['encoder_kernels']}" if "encoder_kernels" in out else "")]
     if cfg.rollout_steps:
         lines.append(f"rollout of {cfg.env.num_envs} scenes x {cfg.rollout_steps} steps: policy "
                      f"{out['rollout_policy_ms']:.0f} ms, sim {out['rollout_sim_ms']:.0f} ms per step "

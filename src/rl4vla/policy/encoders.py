@@ -320,6 +320,19 @@ class EfficientNetEncoder(nn.Module):
         return self._f32
 
     @property
+    def kernels(self) -> str:
+        """Which convolutions the frozen plan runs on its device: `onednn-<dtype>` (the CPU's fused ops),
+        `bfloat16-emulated` (a bf16 plan on a CPU without oneDNN's bf16 kernels: float32 convolutions on the bf16
+        weights, each output rounded to bf16; about 1.2x float32's time) or `conv2d-<dtype>` (F.conv2d: GPUs and
+        torch builds without oneDNN). Speed figures are comparable only between runs on the same kernels."""
+        name = "float32" if self.dtype == torch.float32 else "bfloat16"
+        if self.mean.device.type != "cpu":
+            return f"conv2d-{name}"
+        if self.dtype == torch.bfloat16 and not _CPU_BF16:
+            return "bfloat16-emulated"
+        return f"onednn-{name}" if _FUSED else f"conv2d-{name}"
+
+    @property
     def feature_dim(self) -> int:
         """Length of one frame's frozen feature vector."""
         g, fine = self.grid, 4 * self.grid**2 * self.FINE_CHANNELS
