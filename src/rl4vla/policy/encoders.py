@@ -326,11 +326,13 @@ class EfficientNetEncoder(nn.Module):
         weights, each output rounded to bf16; about 1.2x float32's time) or `conv2d-<dtype>` (F.conv2d: GPUs and
         torch builds without oneDNN). Speed figures are comparable only between runs on the same kernels."""
         name = "float32" if self.dtype == torch.float32 else "bfloat16"
-        if self.mean.device.type != "cpu":
-            return f"conv2d-{name}"
-        if self.dtype == torch.bfloat16 and not _CPU_BF16:
+        if self._emulates_bf16(self.mean.device):
             return "bfloat16-emulated"
-        return f"onednn-{name}" if _FUSED else f"conv2d-{name}"
+        return f"onednn-{name}" if _FUSED and self.mean.device.type == "cpu" else f"conv2d-{name}"
+
+    def _emulates_bf16(self, device: torch.device) -> bool:
+        """A bfloat16 plan on a CPU without oneDNN's bf16 kernels runs emulated (`_round_bf16_`)."""
+        return self.dtype == torch.bfloat16 and device.type == "cpu" and not _CPU_BF16
 
     @property
     def feature_dim(self) -> int:
@@ -358,7 +360,7 @@ class EfficientNetEncoder(nn.Module):
         # (x - mean) / std as one multiply-add, keeping a channels-last input's layout
         h = torch.addcmul(-self.mean / self.std, x.float(), scale)
         stem, blocks, head, conv = self._stem, self._blocks, self._head, _conv
-        if self.dtype == torch.bfloat16 and h.device.type == "cpu" and not _CPU_BF16:
+        if self._emulates_bf16(h.device):
             stem, blocks, head = self._float32_plan()
             h, conv = _round_bf16_(h.contiguous(memory_format=torch.channels_last)), _conv_bf16_emulated
         else:
