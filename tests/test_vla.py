@@ -297,6 +297,16 @@ def test_instruction_warm_up_encodes_each_distinct_instruction_once_in_batches()
     assert calls == [] and out.shape == (41, 384) and out[0, 0] == len(texts[0])
 
 
+def test_instruction_encoders_share_one_frozen_minilm_per_process():
+    from rl4vla.policy.text import EMBED_DIM, InstructionEncoder
+
+    a, b = InstructionEncoder(), InstructionEncoder()
+    ea, eb = a(["put the apple on the plate"]), b(["put the apple on the plate", "put the pear in the bowl"])
+    assert a._model is b._model  # loaded once, not per policy
+    assert ea.shape == (1, EMBED_DIM) and np.allclose(ea[0], eb[0], atol=1e-6)
+    assert np.allclose(np.linalg.norm(eb, axis=1), 1.0, atol=1e-5) and not np.allclose(eb[0], eb[1])
+
+
 def test_trainable_encoder_blocks_start_as_the_frozen_policy_train_and_survive_a_checkpoint(tmp_path):
     """`with_trainable_encoder_blocks(k)` turns the frozen EfficientNet's last k blocks into float32 parameters from
     the same weights: the policy is unchanged, the cached features stay the blocks' input, gradients reach the
