@@ -20,10 +20,6 @@ class InstructionEncoder:
         self.cache: dict[str, np.ndarray] = dict(cache or {})
         self._model = None
 
-    def _load(self):
-        self._model = _minilm()
-        return self._model
-
     def warm(self, instructions, batch: int = 512, progress: bool = False) -> None:
         """Encode every distinct instruction not yet cached, in large batches: a trainer calls this once before
         its first step (a 20,000-demo corpus holds thousands of distinct instructions; met 64 at a time, they
@@ -38,7 +34,7 @@ class InstructionEncoder:
         """(B, 384) float32 unit-norm embeddings."""
         missing = sorted({s for s in instructions if s not in self.cache})
         if missing:
-            model = self._model or self._load()
+            model = self._model = self._model or _minilm()
             emb = model.encode(missing, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
             for s, e in zip(missing, emb):
                 self.cache[s] = e.astype(np.float32)
