@@ -135,17 +135,17 @@ def test_the_quick_and_standard_studies_start_from_the_shipped_prior(tmp_path):
         by = {s.name: s for s in stages}
         assert "pretrain" not in by and "demos_pretrain" not in by
         warmup = by["warmup"].inputs
-        assert (warmup["init_stage"], warmup["mix_stage"]) == ("pretrained:small", "demos_mix")
+        assert (warmup["init_stage"], warmup["mix_stage"]) == ("pretrained:small-dagger", "demos_mix")
         assert by["demos_mix"].inputs["conditions"] == ["robot-pretraining", "robot-pretraining-clutter"]
         assert "demos_mix" in by["warmup"].deps
-        assert "`pretrained:small`" in study.budgets_markdown(study.PRESETS[name])  # the report names its prior
+        assert "`pretrained:small-dagger`" in study.budgets_markdown(study.PRESETS[name])  # the report names its prior
     fresh = {s.name: s for s in study.plan(dataclasses.replace(study.PRESETS["standard"], pretrain="fresh",
                                                                  out=str(tmp_path)))}
     assert "demos_mix" not in fresh and fresh["demos_pretrain"].inputs["episodes"] == 20_000
     assert (fresh["warmup"].inputs["init_stage"], fresh["warmup"].inputs["mix_stage"]) == ("pretrain", "demos_pretrain")
     assert "rebuilt here (--pretrain fresh)" in study.budgets_markdown(dataclasses.replace(study.PRESETS["standard"],
                                                                                           pretrain="fresh"))
-    with pytest.raises(ValueError, match="--pretrain shipped starts from pretrained:small"):
+    with pytest.raises(ValueError, match="--pretrain shipped starts from pretrained:small-dagger"):
         study.plan(dataclasses.replace(study.PRESETS["debug"], pretrain="shipped"))
     named = dataclasses.replace(study.PRESETS["quick"], pretrain="pretrained:small", out=str(tmp_path))
     assert {s.name: s for s in study.plan(named)}["warmup"].inputs["init_stage"] == "pretrained:small"
