@@ -132,32 +132,39 @@ def test_compare_refuses_different_manifests(tmp_path, pair, capsys):
     assert "manifest hash" in capsys.readouterr().err
 
 
-def test_compare_pools_several_runs_of_each_arm(tmp_path, capsys):
-    """Three seeds of two arms on 32 in-distribution episodes: B wins 2 more episodes in each seed, which one
-    pair cannot show (p 0.5) and the three pooled do (6 to 0: p 2/2^6); the pairing is by position."""
+def test_compare_pools_several_runs_of_each_arm_episode_by_episode(tmp_path, capsys):
+    """Runs of an arm (training seeds) are pooled episode by episode on 32 in-distribution episodes.
+    Three seeds of B each win 2 different episodes over the matching seed of A: six independent wins,
+    p 2/2^6 as for six discordant pairs. Three seeds of B that win the same 2 episodes over one run of A
+    (the starting checkpoint, evaluated once) are weaker evidence: A's run counts once, and on each of those
+    episodes B holds all 3 of the 3 successes of 4 runs with chance 1/4, so p = 2 * (1/4)^2 = 1/8, where
+    pooling pairs with A's run repeated would count 6 to 0."""
     eps = eval_episodes(["in-distribution"], (0,), 32)
+    base = np.zeros(32, bool)
+    base[20:] = True  # 12 episodes every run solves
     files = {}
     for s in range(3):
-        a = np.random.default_rng(s).random(32) < 0.3
-        b = a.copy()
-        flip = np.flatnonzero(~a)[:2]
-        b[flip] = True
-        for arm, out in (("a", a), ("b", b)):
+        wins = np.zeros(32, bool)
+        wins[2 * s:2 * s + 2] = True  # seed s of B wins episodes 2s and 2s+1
+        for arm, out in (("a", base), ("b", base | wins), ("same", base | (np.arange(32) < 2))):
             files[arm, s] = write_results(tmp_path / f"{arm}{s}.json",
                                           make_results(eps, out, label=f"{arm}-seed{s}", policy=arm))
     one = compare_results(files["a", 0], files["b", 0])["conditions"]["all"]
     assert (one["b_only"], one["a_only"], one["p"]) == (2, 0, 0.5)
     pooled = compare_results([files["a", s] for s in range(3)], [files["b", s] for s in range(3)])
     row = pooled["conditions"]["all"]
-    assert (row["n"], row["b_only"], row["a_only"]) == (96, 6, 0) and row["p"] == pytest.approx(2 / 2**6)
-    assert pooled["pairs"] == 3 and pooled["a"] == "a-seed0 + a-seed1 + a-seed2"
+    assert (row["n"], row["b_only"], row["a_only"]) == (32, 6, 0) and row["p"] == pytest.approx(2 / 2**6)
+    assert pooled["runs"] == [3, 3] and pooled["a"] == "a-seed0 + a-seed1 + a-seed2"
     assert row["diff"] == pytest.approx(6 / 96)
-    with pytest.raises(ValueError, match="pair every results file of A with one of B: got 2 for A and 1"):
-        compare_results([files["a", 0], files["a", 1]], [files["b", 0]])
-    argv = ["compare", ",".join(str(files["a", s]) for s in range(3)), ",".join(str(files["b", s]) for s in range(3))]
+    shared = compare_results(files["a", 0], [files["same", s] for s in range(3)])["conditions"]["all"]
+    assert (shared["n"], shared["b_only"], shared["p"]) == (32, 2, pytest.approx(1 / 8))
+    assert shared["diff"] == pytest.approx(2 / 32)
+    with pytest.raises(ValueError, match="A: a results file is listed twice"):
+        compare_results([files["a", 0], files["a", 0]], [files["b", 0]])
+    argv = ["compare", str(files["a", 0]), ",".join(str(files["same", s]) for s in range(3))]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "pooled over 3 pairs of runs" in out
+    assert "1 runs of A and 3 of B, stratified by episode" in out and "B more" in out
 
 
 def test_compare_cli_json(pair, capsys):

@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from rl4vla.eval.stats import discordant, mcnemar_exact, paired_bootstrap, paired_test, wilson_interval
+from rl4vla.eval.stats import (
+    discordant,
+    mcnemar_exact,
+    paired_bootstrap,
+    paired_test,
+    stratified_exact,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize("k, n, lo, hi", [
@@ -90,3 +97,30 @@ def test_bootstrap_p_values_for_no_and_a_clear_difference():
     assert same["p"] == 1.0 and same["ci"] == (0.0, 0.0)
     clear = paired_bootstrap([0] * 30, [1] * 25 + [0] * 5, n_boot=999)
     assert 0 < clear["p"] < 0.01 and clear["ci"][0] > 0.5
+
+
+def test_stratified_exact_is_mcnemar_for_one_run_each_and_hypergeometric_for_more():
+    rng = np.random.default_rng(1)
+    a = rng.random(40) < 0.4
+    b = np.where(rng.random(40) < 0.3, ~a, a)
+    assert stratified_exact(a, b) == mcnemar_exact(*discordant(a, b))
+    # two runs each, one mixed episode: A 0,0 and B 1,1 -> B holds both of its 2 successes out of 4 with
+    # chance C(2,2) C(2,0) / C(4,2) = 1/6; doubled
+    assert stratified_exact([[0, 1], [0, 1]], [[1, 1], [1, 1]]) == pytest.approx(2 / 6)
+    # equal runs that agree everywhere: nothing to test
+    assert stratified_exact([[1, 0, 1]], [[1, 0, 1], [1, 0, 1]]) == 1.0
+    # two such episodes with equal numbers of runs: the same as two discordant pairs split evenly
+    assert stratified_exact([[0, 1], [0, 1]], [[1, 0], [1, 0]]) == 1.0
+    with pytest.raises(ValueError, match="same episodes: A has 3, B has 2"):
+        stratified_exact([[1, 0, 1]], [[1, 0]])
+
+
+def test_paired_test_pools_runs_per_episode():
+    a = np.array([[0, 0, 1, 1], [0, 1, 1, 1]], bool)  # 2 runs x 4 episodes
+    b = np.array([[1, 0, 1, 0]], bool)
+    r = paired_test(a, b)
+    assert r["runs"] == (2, 1) and r["n"] == 4
+    assert (r["a"], r["b"]) == (5 / 8, 2 / 4)
+    assert (r["a_only"], r["b_only"]) == (2, 1)  # episodes 1 and 3 / episode 0
+    boot = paired_test(a, b, test="bootstrap", n_boot=500)
+    assert boot["diff"] == pytest.approx(-1 / 8) and boot["ci"][0] < -1 / 8 < boot["ci"][1]

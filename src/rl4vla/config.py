@@ -163,12 +163,16 @@ class CompareConfig:
 
     a: Annotated[str, Positional, arg(metavar="A.json")]
     """results JSON of the baseline policy A; or several runs of it (e.g. training seeds) separated by commas,
-    A1.json,A2.json,..., each paired with B's run at the same position and the test pooled over every pair: one
-    seed of an RL arm is not evidence (three seeds of one R2 arm ended at 0.117-0.234 held-out)"""
+    A1.json,A2.json,...: one seed of an RL arm is not evidence (three seeds of one R2 arm ended at 0.117-0.234
+    held-out). Runs are pooled episode by episode, so one run of the starting checkpoint faces every seed of
+    an arm once"""
     b: Annotated[str, Positional, arg(metavar="B.json")]
-    """results JSON of policy B (must share A's manifest hash; as many comma-separated runs as A)"""
+    """results JSON of policy B, or several runs of it, comma-separated (every run shares A's manifest hash;
+    the arms may have different numbers of runs)"""
     test: Literal["mcnemar", "bootstrap"] = "mcnemar"
-    """paired test: exact McNemar on the discordant episodes, or a seeded paired bootstrap"""
+    """paired test over the episodes: exact (McNemar on the discordant episodes for one run each; for several,
+    its stratified form: the episode is the stratum and its runs are exchangeable between the arms under the
+    null), or a seeded bootstrap that resamples episodes with all their runs"""
     alpha: float = 0.05
     """significance level (per condition, uncorrected for the number of conditions)"""
     bootstrap_samples: int = 10_000

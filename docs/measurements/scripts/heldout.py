@@ -8,7 +8,8 @@ START.json is the starting model's `rl4vla eval` results on those episodes. Each
 beside it as RUN/snapshots/model_<env steps>.eval.json (RUN/model.eval.json), and reused when they exist, so a
 killed script resumes. Prints one table per run: env steps, success with its Wilson 95% interval, p against the
 start; `--plot FILE` draws the curves. With several runs (an arm's seeds), a last table pools them at every env
-step they share: success over all their episodes and p against the start (McNemar over every run's pairs).
+step they share: success over all their episodes and p against the start (`rl4vla compare START RUN1,RUN2,...`:
+the exact test stratified by episode, the start's one run counted once).
 """
 
 import argparse
@@ -80,9 +81,9 @@ def main() -> None:
         print(f"pooled over {len(results)} runs")
         for steps in shared:
             docs = [results[run][steps] for run in args.runs]
-            row = compare_results([start] * len(docs), docs)["conditions"]["all"]
+            row = compare_results(start, docs)["conditions"]["all"]  # the start's one run counts once
             wins = sum(d["conditions"]["in-distribution"]["successes"] for d in docs)
-            print(f"  {steps:9,d}  {row['b']:.3f} ({wins:3d}/{row['n']})  "
+            print(f"  {steps:9,d}  {row['b']:.3f} ({wins:3d}/{row['n'] * len(docs)})  "
                   f"{'':12s}  {row['p']:10.3f}")
     if args.plot:
         import matplotlib
