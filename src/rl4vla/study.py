@@ -101,9 +101,9 @@ class StudyConfig:
     (collect --pretrain-demos of that corpus and pretrain here: rebuilds `small`, without the DAgger round) or
     none (a fresh model). OpenVLA, the paper's policy, was pretrained on ~970k Open X-Embodiment episodes.
     The default was `pretrained:small` until 2026-12-03: the co-trained warm-up from `small-dagger` scored 0.219
-    and 0.312 in two builds against 0.156 and 0.133 from `small` (pooled McNemar p 0.0006), and PPO on the
-    study's setting gained from it (0.219 -> 0.297 over two seeds, p 0.040) where from `small`'s warm-up it did
-    not (0.156 -> 0.117; docs/measurements/rl-ladder.md)"""
+    and 0.312 in two builds against 0.156 and 0.133 from `small` (McNemar p 0.0006 pooled over the two
+    builds' pairs), and PPO on the study's setting ended higher from it (0.219 -> 0.297 over two seeds) than
+    from `small`'s warm-up (0.156 -> 0.117; docs/measurements/rl-ladder.md)"""
     pretrain_demos: int = 20_000
     """--pretrain fresh: successful expert demos of the robot-pretraining corpus (`collect --conditions
     robot-pretraining robot-pretraining-clutter`: objects, receptacles, tables and templates outside every
