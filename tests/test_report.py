@@ -218,6 +218,29 @@ def test_report_has_table1_csv_and_charts(tmp_path, pair):
         assert written[png].exists() and Image.open(written[png]).size[0] > 100, png
 
 
+def test_report_pools_the_runs_of_a_policy(tmp_path, pair, capsys):
+    """PPO as two runs (comma-separated): the second fails unseen-init-pose where the first always succeeds.
+    PPO's cells count both runs' 32 episodes (0.5 there), and its delta over SFT is tested episode by episode:
+    on each of the 16 episodes PPO holds 1 of the 1 success among 3 runs with chance 2/3, so p = 2 (2/3)^16."""
+    eps, pa, pb = pair
+    doc = json.loads(pb.read_text())
+    pose = [i for i, e in enumerate(eps) if e.condition == "unseen-init-pose"]
+    success = np.array(doc["outcomes"]["success"], bool)
+    success[pose] = False
+    pb2 = write_results(tmp_path / "b2.json", make_results(eps, success, success, policy="ppo-model", label="ppo2"))
+    out = tmp_path / "report"
+    assert main(["report", str(pa), f"{pb},{pb2}", "--out", str(out), "--labels", "sft", "ppo", "--no-paper"]) == 0
+    with open(out / "table.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["condition"] == "unseen-init-pose")
+    assert (float(row["ppo"]), int(row["ppo_episodes"]), row["significant_ppo"]) == (0.5, 32, "1")
+    assert float(row["p_ppo"]) == pytest.approx(2 * (2 / 3) ** 16, rel=1e-3)
+    md = (out / "report.md").read_text()
+    assert "Several runs (training seeds) of ppo (2 runs)" in md
+    assert "| ppo: ppo | `ppo-model` |" in md and "| ppo: ppo2 | `ppo-model` |" in md
+    assert main(["report", str(pa), f"{pb},{pb}", "--out", str(tmp_path / "r2"), "--no-paper"]) == 2
+    assert "listed twice" in capsys.readouterr().err
+
+
 def test_report_cli_rejects_label_count_mismatch(tmp_path, pair, capsys):
     _, pa, pb = pair
     assert main(["report", str(pa), str(pb), "--out", str(tmp_path), "--labels", "only-one", "--no-paper"]) == 2

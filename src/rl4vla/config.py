@@ -188,7 +188,9 @@ class ReportConfig:
     """Markdown report (the study's Table 1 layout), CSV tables, PNG charts, cost table and media links."""
 
     results: Annotated[tuple[str, ...], Positional, arg(metavar="RESULTS.json")]
-    """results JSON files, one per policy; the first is the baseline of the delta columns"""
+    """results JSON files, one per policy; the first is the baseline of the delta columns. Several runs of a
+    policy (training seeds) on the same episodes: comma-separated, R1.json,R2.json; its cells count every run's
+    episodes and its deltas are tested episode by episode over all runs"""
     out: str = "report"
     """output directory (report.md, table.csv, dimensions.csv, PNGs)"""
     labels: tuple[str, ...] | None = None

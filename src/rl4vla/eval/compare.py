@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from rl4vla.eval.results import as_results, split_key
+from rl4vla.eval.results import Results, as_runs, check_same_episodes, split_key
 from rl4vla.eval.stats import paired_test
 
 ALL = "all"  # the pooled row over every shared episode
-
-
-def _check_pairable(a: dict, b: dict) -> None:
-    if a["manifest_hash"] != b["manifest_hash"]:
-        raise ValueError(f"results of different episodes cannot be paired: manifest hash {a['manifest_hash']} "
-                         f"({a['label']}) != {b['manifest_hash']} ({b['label']}); evaluate both with the same "
-                         f"--conditions/--episodes/--seeds or the same --manifest")
-    if a["outcomes"]["keys"] != b["outcomes"]["keys"]:  # equal hashes make this impossible unless a file was edited
-        raise ValueError("equal manifest hashes but different episode keys: one results file was edited")
 
 
 def run_outcomes(docs_a: Sequence[dict], docs_b: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -28,7 +18,7 @@ def run_outcomes(docs_a: Sequence[dict], docs_b: Sequence[dict]) -> dict[str, tu
     Every run of both arms must have been evaluated on the same pinned episodes (one manifest hash)."""
     first = docs_a[0]
     for d in list(docs_a[1:]) + list(docs_b):
-        _check_pairable(first, d)
+        check_same_episodes(first, d)
     sa = np.array([d["outcomes"]["success"] for d in docs_a], bool)  # (ka, n)
     sb = np.array([d["outcomes"]["success"] for d in docs_b], bool)  # (kb, n)
     groups: dict[str, list[int]] = {}
@@ -37,20 +27,6 @@ def run_outcomes(docs_a: Sequence[dict], docs_b: Sequence[dict]) -> dict[str, tu
     out = {name: (sa[:, idx], sb[:, idx]) for name, idx in groups.items()}
     out[ALL] = (sa, sb)
     return out
-
-
-Results = str | os.PathLike | dict
-
-
-def _as_list(x: Results | Sequence[Results], arm: str) -> list[dict]:
-    items = [x] if isinstance(x, (str, os.PathLike, dict)) else list(x)
-    if not items:
-        raise ValueError(f"{arm}: give at least one results file")
-    seen = [os.path.abspath(r) if isinstance(r, (str, os.PathLike)) else id(r) for r in items]
-    if len(set(seen)) < len(seen):
-        raise ValueError(f"{arm}: a results file is listed twice ({', '.join(map(str, items))}); each run counts "
-                         "once: give a file once, or several runs of the arm (training seeds)")
-    return [as_results(r) for r in items]
 
 
 def compare_results(a: Results | Sequence[Results], b: Results | Sequence[Results], test: str = "mcnemar",
@@ -72,7 +48,7 @@ def compare_results(a: Results | Sequence[Results], b: Results | Sequence[Result
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    docs_a, docs_b = _as_list(a, "A"), _as_list(b, "B")
+    docs_a, docs_b = as_runs(a, "A"), as_runs(b, "B")
     outcomes = run_outcomes(docs_a, docs_b)
     rows = {}
     for name, (oa, ob) in outcomes.items():

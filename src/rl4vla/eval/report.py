@@ -15,7 +15,7 @@ from rl4vla.eval.compare import compare_results
 from rl4vla.eval.media import read_media_index
 from rl4vla.eval.paper import PAPER_COLUMNS, paper_summary
 from rl4vla.eval.plots import bar_charts, training_curves
-from rl4vla.eval.results import DIMENSION_ORDER, IN_DISTRIBUTION, as_results
+from rl4vla.eval.results import DIMENSION_ORDER, IN_DISTRIBUTION, Results, as_runs, pool_runs
 from rl4vla.util import atomic_write_text, check_output_dir
 
 DASH = "–"
@@ -91,27 +91,32 @@ def _csv(header: list[str], rows: list[list]) -> str:
     return buf.getvalue()
 
 
-def write_report(results: Sequence[str | os.PathLike | dict], out_dir: str | os.PathLike, *,
+def write_report(results: Sequence[Results | Sequence[Results]], out_dir: str | os.PathLike, *,
                  labels: Sequence[str] | None = None, runs: Sequence[str | os.PathLike] = (),
                  costs: str | os.PathLike | None = None, media: Sequence[str | os.PathLike] = (),
                  test: str = "mcnemar", alpha: float = 0.05, paper: bool = True) -> dict[str, Path]:
     """Write report.md, table.csv (one row per condition), dimensions.csv and PNGs into out_dir.
 
-    `results`: results paths or documents, one per policy; deltas are against the first, tested on paired
-    episodes when the manifests match (otherwise shown untested). Returns {name: path} of what was written.
+    `results`: one entry per policy: a results path or document, or a sequence of them, the runs of that policy
+    (training seeds) on the same episodes. A policy's cells count every run's episodes (rl4vla.eval.results.
+    pool_runs); deltas are against the first policy, tested on paired episodes when the manifests match
+    (otherwise shown untested), with several runs pooled episode by episode (rl4vla.eval.compare).
+    Returns {name: path} of what was written.
     """
     if not results:
         raise ValueError("report needs at least one results file")
     out = check_output_dir(out_dir)
-    docs = [as_results(r) for r in results]
-    labels = list(labels) if labels else [d["label"] for d in docs]
-    if len(labels) != len(docs):
-        raise ValueError(f"{len(labels)} labels for {len(docs)} results files")
+    groups = [as_runs(r, f"policy {i + 1}") for i, r in enumerate(results)]
+    labels = list(labels) if labels else [g[0]["label"] if len(g) == 1 else " + ".join(d["label"] for d in g)
+                                          for g in groups]
+    if len(labels) != len(groups):
+        raise ValueError(f"{len(labels)} labels for {len(groups)} results files")
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must be distinct, got {labels}: pass --labels")
+    docs = [pool_runs(g, label=lb) for g, lb in zip(groups, labels)]
     base = docs[0]
-    cmps = [compare_results(base, d, test=test, alpha=alpha) if d["manifest_hash"] == base["manifest_hash"]
-            else None for d in docs[1:]]
+    cmps = [compare_results(groups[0], g, test=test, alpha=alpha) if d["manifest_hash"] == base["manifest_hash"]
+            else None for g, d in zip(groups[1:], docs[1:])]
     papers = [paper_summary(c) for c in PAPER_COLUMNS] if paper else []
     rows = ordered_conditions(docs)
 
@@ -225,12 +230,19 @@ def write_report(results: Sequence[str | os.PathLike | dict], out_dir: str | os.
             md.append(f"- [{v['file']}]({rel}/{v['file']}) {'success' if v.get('success') else 'failure'}"
                       + (f": {what}" if what else ""))
         md.append("")
-    md += ["## Runs", ""] + _md_table(
+    pooled = [f"{lb} ({len(g)} runs)" for g, lb in zip(groups, labels) if len(g) > 1]
+    md += ["## Runs", ""]
+    if pooled:
+        md += [f"Several runs (training seeds) of {', '.join(pooled)}: their cells count every run's episodes, and "
+               "their deltas are tested episode by episode over all runs.", ""]
+    md += _md_table(
         ["policy", "spec", "checkpoint sha256", "seeds", "episodes", "manifest", "wall-clock", "versions"],
-        [[lb, f"`{d['policy']['spec']}`", (d["policy"].get("sha256") or DASH)[:12], " ".join(map(str, d["seeds"])),
+        [[lb if len(g) == 1 else f"{lb}: {d['label']}", f"`{d['policy']['spec']}`",
+          (d["policy"].get("sha256") or DASH)[:12], " ".join(map(str, d["seeds"])),
           str(d.get("num_episodes", len(d["outcomes"]["keys"]))), f"`{d['manifest_hash']}`",
           DASH if d.get("wall_s") is None else _hms(d["wall_s"]),
-          ", ".join(f"{k} {v}" for k, v in (d.get("versions") or {}).items())] for d, lb in zip(docs, labels)])
+          ", ".join(f"{k} {v}" for k, v in (d.get("versions") or {}).items())]
+         for g, lb in zip(groups, labels) for d in g])
     atomic_write_text(out / "report.md", "\n".join(md) + "\n")
     written["report.md"] = out / "report.md"
     return written
@@ -238,5 +250,5 @@ def write_report(results: Sequence[str | os.PathLike | dict], out_dir: str | os.
 
 def report(cfg: ReportConfig) -> dict[str, Path]:
     """The `rl4vla report` command: write_report with the config's fields."""
-    return write_report(cfg.results, cfg.out, labels=cfg.labels, runs=cfg.runs, costs=cfg.costs, media=cfg.media,
+    return write_report([r.split(",") for r in cfg.results], cfg.out, labels=cfg.labels, runs=cfg.runs, costs=cfg.costs, media=cfg.media,
                         test=cfg.test, alpha=cfg.alpha, paper=cfg.paper)

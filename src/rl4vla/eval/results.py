@@ -228,3 +228,54 @@ def load_results(path: str | os.PathLike) -> dict:
 def as_results(x: str | os.PathLike | dict) -> dict:
     """A results document from a path (loaded and validated) or a document already in memory."""
     return x if isinstance(x, dict) else load_results(x)
+
+
+Results = str | os.PathLike | dict
+
+
+def as_runs(x: Results | Sequence[Results], what: str = "runs") -> list[dict]:
+    """Runs of one policy (training seeds, say) as loaded documents: one path or document, or a sequence of them.
+    Refuses an empty sequence and a run listed twice (each run counts once in a pooled test)."""
+    items = [x] if isinstance(x, (str, os.PathLike, dict)) else list(x)
+    if not items:
+        raise ValueError(f"{what}: give at least one results file")
+    seen = [os.path.abspath(r) if isinstance(r, (str, os.PathLike)) else id(r) for r in items]
+    if len(set(seen)) < len(seen):
+        raise ValueError(f"{what}: a results file is listed twice ({', '.join(map(str, items))}); each run counts "
+                         "once: give a file once, or several runs of the policy (training seeds)")
+    return [as_results(r) for r in items]
+
+
+def check_same_episodes(a: dict, b: dict) -> None:
+    """Raise ValueError unless two results documents were evaluated on the same pinned episodes."""
+    if a["manifest_hash"] != b["manifest_hash"]:
+        raise ValueError(f"results of different episodes cannot be paired: manifest hash {a['manifest_hash']} "
+                         f"({a['label']}) != {b['manifest_hash']} ({b['label']}); evaluate both with the same "
+                         f"--conditions/--episodes/--seeds or the same --manifest")
+    if a["outcomes"]["keys"] != b["outcomes"]["keys"]:  # equal hashes make this impossible unless a file was edited
+        raise ValueError("equal manifest hashes but different episode keys: one results file was edited")
+
+
+def pool_runs(runs: Sequence[dict], label: str | None = None) -> dict:
+    """One summary document for several runs of a policy on the same episodes (a single run is returned as is).
+
+    Its conditions and dimensions count every run's episodes (a condition's successes and episodes are summed;
+    the Wilson interval is over them), so a table shows the policy's success averaged over its runs; tests
+    between policies take the runs themselves (rl4vla.eval.compare). "runs" lists the runs' labels, "outcomes"
+    is None (there is no single episode list to pair), "num_episodes" is per run and "wall_s" sums the runs."""
+    if len(runs) == 1:
+        return runs[0]
+    for r in runs[1:]:
+        check_same_episodes(runs[0], r)
+    first = runs[0]
+    keys = first["outcomes"]["keys"] * len(runs)
+    success = [x for r in runs for x in r["outcomes"]["success"]]
+    grasped = None if any(r["outcomes"].get("grasped") is None for r in runs) else [
+        x for r in runs for x in r["outcomes"]["grasped"]]
+    dims = {n: c["dimension"] for n, c in first["conditions"].items()}
+    conds = summarize_outcomes(keys, success, grasped, dimensions=dims)
+    ind, dimensions = dimension_summary(conds)
+    walls = [r.get("wall_s") for r in runs]
+    return {**first, "label": label or " + ".join(r["label"] for r in runs), "runs": [r["label"] for r in runs],
+            "wall_s": None if None in walls else float(sum(walls)), "conditions": conds, "in_distribution": ind,
+            "dimensions": dimensions, "outcomes": None}
