@@ -190,3 +190,50 @@ def test_media_stages_run_on_the_studys_env_backend(tmp_path, monkeypatch):
     for s in media:
         s.run()
     assert [(kw["backend"], kw["ray_address"]) for kw in seen] == [("ray", "10.0.0.1:6379")] * 2
+
+
+def test_more_rl_seeds_for_an_existing_study_train_only_the_new_runs_and_the_report_pools_them(run, monkeypatch):
+    """--rl-seeds 2 on the finished debug study: the second seed of each algorithm trains (seed --seed + 1) and
+    is evaluated, nothing else reruns but the report, whose RL cells now count both runs' episodes. The new runs
+    are stand-ins (the first run's model and results, relabelled) so that the test takes seconds; it runs last,
+    as it adds stages to the module's study directory."""
+    import shutil
+
+    from rl4vla.eval.results import write_results
+
+    root, cfg = run["root"], dataclasses.replace(run["cfg"], rl_seeds=2)
+    names = [s.name for s in study.plan(cfg)]
+    assert names == STAGES[:6] + ["ppo", "ppo_s1", "grpo", "grpo_s1", "dpo", "dpo_s1", "eval_sft", "eval_warmup",
+                                  "eval_ppo", "eval_ppo_s1", "eval_grpo", "eval_grpo_s1", "eval_dpo",
+                                  "eval_dpo_s1"] + STAGES[14:]
+    assert study.expected_wall_s(cfg)["eval_dpo_s1"] == study.expected_wall_s(cfg)["eval_dpo"]
+    trained, evaluated = [], []
+
+    def stand_in_rl(c):
+        trained.append((c.algo, c.seed, c.out))
+        src = root / c.algo
+        shutil.copytree(src, c.out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint.pt", "snapshots"))
+        return json.loads((src / "summary.json").read_text())
+
+    def stand_in_eval(c):
+        evaluated.append(c.label)
+        doc = json.loads((root / f"eval_{c.label.split()[0].lower()}" / "results.json").read_text())
+        doc["label"] = c.label
+        write_results(c.out, doc)
+        return doc
+
+    monkeypatch.setattr(study, "train_rl", stand_in_rl)
+    monkeypatch.setattr(study, "evaluate", stand_in_eval)
+    before = run["doc"]["stages"]
+    doc = study.run_study(cfg)["stages"]
+    seed = run["cfg"].seed + 1
+    assert trained == [(a, seed, str(root / f"{a}_s1")) for a in study.RL_ALGOS]
+    assert evaluated == [f"{a} seed {seed}" for a in ("PPO", "GRPO", "DPO")]
+    rerun = {n for n in doc if doc[n].get("started") != before.get(n, {}).get("started")}
+    assert rerun == {"ppo_s1", "grpo_s1", "dpo_s1", "eval_ppo_s1", "eval_grpo_s1", "eval_dpo_s1", "report"}
+    md = (root / "report" / "report.md").read_text()
+    assert "Several runs (training seeds) of PPO (2 runs), GRPO (2 runs), DPO (2 runs)" in md
+    assert f"| PPO: PPO seed {seed} |" in md and "2 training seeds each (pooled per episode)" in md
+    with open(root / "report" / "table.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["condition"] == "in-distribution")
+    assert int(row["PPO_episodes"]) == 2 * int(row["SFT_episodes"])

@@ -132,6 +132,12 @@ class StudyConfig:
     """SFT steps between in-distribution evaluations logged as curves (0 = only at the end)"""
     rl_env_steps: int = 102_400
     """env steps of each of PPO, GRPO and DPO (paper: PPO passed SFT-16k after ~0.4M; its code default 2M)"""
+    rl_seeds: int = 1
+    """training runs of each of PPO, GRPO and DPO, seeded --seed, --seed + 1, ...; the report counts every run's
+    episodes in a policy's cells and tests its deltas episode by episode over all of them. The paper trains one
+    run per algorithm. Measured here: two PPO seeds from the same warm-up ended at 0.344 and 0.250 on the same
+    128 episodes (docs/measurements/rl-ladder.md), a spread as large as the gain, so one run per algorithm does
+    not tell the algorithms apart"""
     rl_eval_every: int = 20
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
@@ -198,10 +204,12 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
         cost[name] = (demos / v["encode_demos_per_s"] + steps * cfg.sft_batch_size / v["sft_samples_per_s"]
                       + evals * train_eval)
     rollouts = -(-cfg.rl_env_steps // (cfg.env.num_envs * EPISODE_STEPS))
-    for algo in RL_ALGOS:
+    models = ["warmup", "sft"]
+    for name in (n for names in rl_runs(cfg).values() for n in names):
         evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
-        cost[algo] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
-    for model in LABELS:
+        cost[name] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
+        models.append(name)
+    for model in models:
         per_seed = 15 * cfg.eval_episodes + (cfg.in_distribution_episodes or cfg.eval_episodes)
         cost[f"eval_{model}"] = len(cfg.eval_seeds) * per_seed / v["eval_episodes_per_s"]
     n_media = len(resolve_conditions(cfg.media_conditions)) * cfg.media_episodes
@@ -219,10 +227,16 @@ def _inputs(obj) -> dict:
     return json.loads(json.dumps({k: v for k, v in d.items() if k not in _NOT_INPUTS}))
 
 
+def rl_runs(cfg: StudyConfig) -> dict[str, list[str]]:
+    """{algo: its training runs' stage names}: the first is the algorithm's name, the k-th seed's `ALGO_sK`."""
+    return {algo: [algo] + [f"{algo}_s{k}" for k in range(1, cfg.rl_seeds)] for algo in RL_ALGOS}
+
+
 def _validate(cfg: StudyConfig) -> None:
     if cfg.trainers not in ("default", "debug"):
         raise ValueError(f"--trainers must be default or debug, got {cfg.trainers!r}")
     check_at_least(cfg, ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
+                         "rl_seeds",
                          "eval_episodes", "env.num_envs", "train_eval_episodes", "media_episodes",
                          "env.image_size", "media_size"))
     check_at_least(cfg, ("torch_threads", "sft_eval_every", "rl_eval_every"), 0)
@@ -309,11 +323,13 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         deps = (data,) + tuple(d for d in (init, mix) if d and not d.startswith("pretrained:"))
         stages.append(Stage(name, {**_inputs(c), "init_stage": init, "mix_stage": mix}, run, deps))
 
-    def rl(algo: str) -> None:
+    def rl(algo: str, k: int) -> None:
+        """the k-th training run (seed --seed + k) of `algo`, stage rl_runs(cfg)[algo][k]"""
+        name = rl_runs(cfg)[algo][k]
         base = rl_presets(algo)["debug" if debug else "default"]
-        c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / algo),
+        c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / name),
                                 env_steps=cfg.rl_env_steps, env=dataclasses.replace(cfg.env, image_size=None),
-                                seed=cfg.seed, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
+                                seed=cfg.seed + k, eval_every=cfg.rl_eval_every, eval_episodes=cfg.train_eval_episodes,
                                 eval_workers=cfg.env.workers, torch_threads=cfg.torch_threads, device=cfg.device)
         n = c.env.num_envs
         if algo != "ppo" and not c.same_init and n % c.group_size:  # fail now, not hours later
@@ -321,17 +337,17 @@ def plan(cfg: StudyConfig) -> list[Stage]:
                              f"a multiple of {c.group_size}, got {n}")
 
         def run() -> dict:
-            s = train_rl(dataclasses.replace(c, resume=(root / algo / "checkpoint.pt").exists()))
-            return {"env_steps": s["env_steps"], "outputs": [f"{algo}/model.pt", f"{algo}/summary.json"],
+            s = train_rl(dataclasses.replace(c, resume=(root / name / "checkpoint.pt").exists()))
+            return {"env_steps": s["env_steps"], "outputs": [f"{name}/model.pt", f"{name}/summary.json"],
                     "eval_success": s["eval_success"]}
 
-        stages.append(Stage(algo, {**_inputs(c), "init_stage": "warmup"}, run, ("warmup",)))
+        stages.append(Stage(name, {**_inputs(c), "init_stage": "warmup"}, run, ("warmup",)))
 
-    def evaluation(model: str) -> None:
+    def evaluation(model: str, label: str) -> None:
         name = f"eval_{model}"
         c = EvalConfig(policy=str(root / model / "model.pt"), conditions=("all",), episodes=cfg.eval_episodes,
                        in_distribution_episodes=cfg.in_distribution_episodes, seeds=cfg.eval_seeds, env=cfg.env,
-                       out=str(root / name / "results.json"), label=LABELS[model],
+                       out=str(root / name / "results.json"), label=label,
                        save_manifest=str(root / name / "manifest.json"), torch_threads=cfg.torch_threads,
                        device=cfg.device)
 
@@ -372,10 +388,13 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     start = pretrained or shipped_prior(cfg)
     sft("warmup", "warmup", "demos_warmup", cfg.warmup_steps, start, mix)
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
+    runs = rl_runs(cfg)
     for algo in RL_ALGOS:
-        rl(algo)
+        for k in range(cfg.rl_seeds):
+            rl(algo, k)
     for model in LABELS:
-        evaluation(model)
+        for k, name in enumerate(runs.get(model, [model])):
+            evaluation(name, LABELS[model] + (f" seed {cfg.seed + k}" if k else ""))
     media("sft")
     media("ppo")
     stages.append(Stage("report", {"labels": list(LABELS.values()), "baseline": "sft"},
@@ -391,8 +410,10 @@ def _report(cfg: StudyConfig, stages: list[Stage]) -> dict:
     costs = {"stages": [{"name": s.name, "env_steps": recs[s.name].get("env_steps"), "wall_s": recs[s.name]["wall_s"],
                          "cpus": recs[s.name]["cpus"]} for s in stages]}
     atomic_write_text(out / "costs.json", json.dumps(costs, indent=1))
-    trained = [m for m in (_pretrain_stage(cfg), "warmup", "sft", *RL_ALGOS) if m]
-    written = write_report([root / f"eval_{m}" / "results.json" for m in LABELS], out, labels=list(LABELS.values()),
+    runs = rl_runs(cfg)
+    trained = [m for m in (_pretrain_stage(cfg), "warmup", "sft", *(n for a in RL_ALGOS for n in runs[a])) if m]
+    results = [[root / f"eval_{n}" / "results.json" for n in runs.get(m, [m])] for m in LABELS]
+    written = write_report(results, out, labels=list(LABELS.values()),
                            runs=[root / m for m in trained], costs=out / "costs.json",
                            media=[root / "media_sft", root / "media_ppo"])
     md = written["report.md"]
@@ -431,8 +452,9 @@ def budgets_markdown(cfg: StudyConfig) -> str:
          + (", from the pretrained model" if cfg.pretrain != "none" else ""), "–"),
         ("SFT baseline", f"{cfg.sft_steps:,} steps x {cfg.sft_batch_size}, from the warm-up model on the large set",
          "from the warm-up model"),
-        ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.env.num_envs} envs",
-         "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs"),
+        ("PPO, GRPO, DPO", f"{cfg.rl_env_steps:,} env steps each from the warm-up model, {cfg.env.num_envs} envs"
+         + (f", {cfg.rl_seeds} training seeds each (pooled per episode)" if cfg.rl_seeds > 1 else ""),
+         "PPO passed SFT-16k after ~0.4M (code default 2M), 64 envs; one run each"),
         ("evaluation", f"16 conditions x {len(cfg.eval_seeds)} seeds x {cfg.eval_episodes} episodes "
          f"= {eps} per condition{id_eps}, seeds {', '.join(map(str, cfg.eval_seeds))}, "
          f"temperature {EVAL_TEMPERATURE:g}",
