@@ -250,5 +250,5 @@ def write_report(results: Sequence[Results | Sequence[Results]], out_dir: str | 
 
 def report(cfg: ReportConfig) -> dict[str, Path]:
     """The `rl4vla report` command: write_report with the config's fields."""
-    return write_report([r.split(",") for r in cfg.results], cfg.out, labels=cfg.labels, runs=cfg.runs, costs=cfg.costs, media=cfg.media,
-                        test=cfg.test, alpha=cfg.alpha, paper=cfg.paper)
+    return write_report([r.split(",") for r in cfg.results], cfg.out, labels=cfg.labels, runs=cfg.runs,
+                        costs=cfg.costs, media=cfg.media, test=cfg.test, alpha=cfg.alpha, paper=cfg.paper)
