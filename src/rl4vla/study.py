@@ -102,7 +102,7 @@ class StudyConfig:
     none (a fresh model). OpenVLA, the paper's policy, was pretrained on ~970k Open X-Embodiment episodes.
     The default was `pretrained:small` until 2026-12-03: the co-trained warm-up from `small-dagger` scored 0.219
     and 0.312 in two builds against 0.156 and 0.133 from `small` (McNemar p 0.0006 pooled over the two
-    builds' pairs), and PPO on the study's setting ended higher from it (0.219 -> 0.297 over two seeds) than
+    builds' pairs), and PPO on the study's setting ended higher from it (0.219 -> 0.273 over three seeds) than
     from `small`'s warm-up (0.156 -> 0.117; docs/measurements/rl-ladder.md)"""
     pretrain_demos: int = 20_000
     """--pretrain fresh: successful expert demos of the robot-pretraining corpus (`collect --conditions
@@ -135,9 +135,9 @@ class StudyConfig:
     rl_seeds: int = 1
     """training runs of each of PPO, GRPO and DPO, seeded --seed, --seed + 1, ...; the report counts every run's
     episodes in a policy's cells and tests its deltas episode by episode over all of them. The paper trains one
-    run per algorithm. Measured here: two PPO seeds from the same warm-up ended at 0.344 and 0.250 on the same
-    128 episodes (docs/measurements/rl-ladder.md), a spread as large as the gain, so one run per algorithm does
-    not tell the algorithms apart"""
+    run per algorithm. Measured here: three PPO seeds from the same warm-up ended at 0.344, 0.250 and 0.227 on
+    the same 128 episodes (docs/measurements/rl-ladder.md), a spread larger than the gain, so one run per
+    algorithm does not tell the algorithms apart"""
     rl_eval_every: int = 20
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
