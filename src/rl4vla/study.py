@@ -204,12 +204,11 @@ def expected_wall_s(cfg: StudyConfig, speeds: dict = SPEEDS) -> dict[str, float]
         cost[name] = (demos / v["encode_demos_per_s"] + steps * cfg.sft_batch_size / v["sft_samples_per_s"]
                       + evals * train_eval)
     rollouts = -(-cfg.rl_env_steps // (cfg.env.num_envs * EPISODE_STEPS))
-    models = ["warmup", "sft"]
-    for name in (n for names in rl_runs(cfg).values() for n in names):
-        evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
+    evals = 1 + (rollouts - 1) // cfg.rl_eval_every if cfg.rl_eval_every else 1
+    rl_names = [n for names in rl_runs(cfg).values() for n in names]
+    for name in rl_names:
         cost[name] = cfg.rl_env_steps / v["rl_env_steps_per_s"] + evals * train_eval
-        models.append(name)
-    for model in models:
+    for model in ["warmup", "sft", *rl_names]:
         per_seed = 15 * cfg.eval_episodes + (cfg.in_distribution_episodes or cfg.eval_episodes)
         cost[f"eval_{model}"] = len(cfg.eval_seeds) * per_seed / v["eval_episodes_per_s"]
     n_media = len(resolve_conditions(cfg.media_conditions)) * cfg.media_episodes
@@ -236,8 +235,7 @@ def _validate(cfg: StudyConfig) -> None:
     if cfg.trainers not in ("default", "debug"):
         raise ValueError(f"--trainers must be default or debug, got {cfg.trainers!r}")
     check_at_least(cfg, ("warmup_demos", "sft_demos", "warmup_steps", "sft_steps", "sft_batch_size", "rl_env_steps",
-                         "rl_seeds",
-                         "eval_episodes", "env.num_envs", "train_eval_episodes", "media_episodes",
+                         "rl_seeds", "eval_episodes", "env.num_envs", "train_eval_episodes", "media_episodes",
                          "env.image_size", "media_size"))
     check_at_least(cfg, ("torch_threads", "sft_eval_every", "rl_eval_every"), 0)
     check_workers(cfg.env.workers)
@@ -323,9 +321,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
         deps = (data,) + tuple(d for d in (init, mix) if d and not d.startswith("pretrained:"))
         stages.append(Stage(name, {**_inputs(c), "init_stage": init, "mix_stage": mix}, run, deps))
 
-    def rl(algo: str, k: int) -> None:
-        """the k-th training run (seed --seed + k) of `algo`, stage rl_runs(cfg)[algo][k]"""
-        name = rl_runs(cfg)[algo][k]
+    def rl(algo: str, k: int, name: str) -> None:
+        """the k-th training run of `algo` (seed --seed + k), stage `name` (rl_runs)"""
         base = rl_presets(algo)["debug" if debug else "default"]
         c = dataclasses.replace(base, init=str(root / "warmup" / "model.pt"), out=str(root / name),
                                 env_steps=cfg.rl_env_steps, env=dataclasses.replace(cfg.env, image_size=None),
@@ -390,8 +387,8 @@ def plan(cfg: StudyConfig) -> list[Stage]:
     sft("sft", "sft", "demos_sft", cfg.sft_steps, "warmup")
     runs = rl_runs(cfg)
     for algo in RL_ALGOS:
-        for k in range(cfg.rl_seeds):
-            rl(algo, k)
+        for k, name in enumerate(runs[algo]):
+            rl(algo, k, name)
     for model in LABELS:
         for k, name in enumerate(runs.get(model, [model])):
             evaluation(name, LABELS[model] + (f" seed {cfg.seed + k}" if k else ""))

@@ -107,13 +107,12 @@ def write_report(results: Sequence[Results | Sequence[Results]], out_dir: str | 
         raise ValueError("report needs at least one results file")
     out = check_output_dir(out_dir)
     groups = [as_runs(r, f"policy {i + 1}") for i, r in enumerate(results)]
-    labels = list(labels) if labels else [g[0]["label"] if len(g) == 1 else " + ".join(d["label"] for d in g)
-                                          for g in groups]
+    docs = [pool_runs(g) for g in groups]
+    labels = list(labels) if labels else [d["label"] for d in docs]
     if len(labels) != len(groups):
         raise ValueError(f"{len(labels)} labels for {len(groups)} results files")
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must be distinct, got {labels}: pass --labels")
-    docs = [pool_runs(g, label=lb) for g, lb in zip(groups, labels)]
     base = docs[0]
     cmps = [compare_results(groups[0], g, test=test, alpha=alpha) if d["manifest_hash"] == base["manifest_hash"]
             else None for g, d in zip(groups[1:], docs[1:])]

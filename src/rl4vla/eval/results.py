@@ -256,12 +256,13 @@ def check_same_episodes(a: dict, b: dict) -> None:
         raise ValueError("equal manifest hashes but different episode keys: one results file was edited")
 
 
-def pool_runs(runs: Sequence[dict], label: str | None = None) -> dict:
+def pool_runs(runs: Sequence[dict]) -> dict:
     """One summary document for several runs of a policy on the same episodes (a single run is returned as is).
 
     Its conditions and dimensions count every run's episodes (a condition's successes and episodes are summed;
     the Wilson interval is over them), so a table shows the policy's success averaged over its runs; tests
-    between policies take the runs themselves (rl4vla.eval.compare). "runs" lists the runs' labels, "outcomes"
+    between policies take the runs themselves (rl4vla.eval.compare). "label" joins the runs' labels with " + ",
+    "runs" lists them, "outcomes"
     is None (there is no single episode list to pair), "num_episodes" is per run and "wall_s" sums the runs."""
     if len(runs) == 1:
         return runs[0]
@@ -276,6 +277,6 @@ def pool_runs(runs: Sequence[dict], label: str | None = None) -> dict:
     conds = summarize_outcomes(keys, success, grasped, dimensions=dims)
     ind, dimensions = dimension_summary(conds)
     walls = [r.get("wall_s") for r in runs]
-    return {**first, "label": label or " + ".join(r["label"] for r in runs), "runs": [r["label"] for r in runs],
+    return {**first, "label": " + ".join(r["label"] for r in runs), "runs": [r["label"] for r in runs],
             "wall_s": None if None in walls else float(sum(walls)), "conditions": conds, "in_distribution": ind,
             "dimensions": dimensions, "outcomes": None}
