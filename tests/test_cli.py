@@ -66,10 +66,13 @@ def test_render_writes_videos_and_a_contact_sheet(tmp_path):
 def test_bench_policy_json_reports_throughput_and_rollout_step_time(capsys, encoder):
     assert main(["bench", "policy", "--json", "--repeats", "1", "--batch", "4", "--train-batch", "4",
                  "--env.num-envs", "2", "--model.image-encoder", encoder, "--model.image-size", "64",
-                 "--model.d-model", "32", "--model.layers", "1", "--model.heads", "2", "--model.patch-grid", "2"]) == 0
+                 "--model.d-model", "32", "--model.layers", "1", "--model.heads", "2", "--model.patch-grid", "2",
+                 "--rollout-steps", "3"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["image_encoder"] == encoder and out["rollout_batch"] == 2
     assert out["infer_samples_per_s"] > 0 and out["train_samples_per_s"] > 0 and out["rollout_step_policy_ms"] > 0
+    # the real rollout's split: as many steps as asked, each timed on both sides
+    assert out["rollout_steps"] == 3 and out["rollout_policy_ms"] > 0 and out["rollout_sim_ms"] > 0
     # which convolutions the frozen encoder ran (speed figures compare only on the same kernels)
     assert ("encoder_kernels" in out) == (encoder == "efficientnet")
 
