@@ -288,3 +288,40 @@ def test_rollout_success_panel_is_a_moving_average_against_env_steps(tmp_path):
     # 3 panels (evaluations vs step and vs env steps, rollouts); 1 (evaluations only, no env steps logged then);
     # 1 (rollouts only: a run without evaluations still gets its curve)
     assert widths[0] > 2.5 * widths[2] and widths[1] == widths[2]
+
+
+def test_repeated_evaluations_of_a_start_pool_and_a_copy_of_one_is_refused(tmp_path, monkeypatch):
+    """`eval --sample-seed` seeds the policy's sampling (default: the first episode's seed) and records it; two
+    evaluations of one checkpoint with other sample seeds are two runs of it, while a copy of one is refused."""
+    import tyro
+
+    from rl4vla.config import EvalConfig
+    from rl4vla.eval import run as eval_run
+
+    seen = []
+    real = eval_run.seeded_policy
+    monkeypatch.setattr(eval_run, "seeded_policy", lambda spec, seed, device: seen.append(seed) or real(spec, seed,
+                                                                                                        device))
+    base = ["--policy", "noop", "--episodes", "1", "--seeds", "3", "--env.workers", "0", "--env.num-envs", "1",
+            "--env.image-size", "32", "--no-progress"]
+    docs = [eval_run.evaluate(tyro.cli(EvalConfig, args=[*base, *extra])) for extra in ([], ["--sample-seed", "7"])]
+    assert seen == [3, 7] and [d["settings"]["sample_seed"] for d in docs] == [3, 7]
+    with pytest.raises(ValueError, match="--sample-seed -1 is out of range"):
+        eval_run.evaluate(tyro.cli(EvalConfig, args=[*base, "--sample-seed", "-1"]))
+
+    eps = eval_episodes(["in-distribution"], (0,), 16)
+    start = np.arange(16) < 4
+    ckpt = {"spec": "runs/w/model.pt", "kind": "checkpoint", "sha256": "ab" * 32}
+    files = [write_results(tmp_path / f"w{k}.json", make_results(eps, start, policy=ckpt, label="w",
+                                                                 settings={"temperature": 0.6, "sample_seed": k}))
+             for k in (0, 1)]
+    ppo = write_results(tmp_path / "ppo.json", make_results(eps, np.arange(16) < 8, policy="ppo-model"))
+    row = compare_results(files, ppo)["conditions"]["all"]
+    assert row["a"] == pytest.approx(0.25) and row["b_only"] == 4
+    copy = tmp_path / "copy.json"
+    copy.write_text(files[0].read_text())
+    with pytest.raises(ValueError, match="are the same evaluation .* sample seed 0"):
+        compare_results([files[0], copy], ppo)
+    old = make_results(eps, start, policy=ckpt, label="w", settings={"temperature": 0.6})  # before --sample-seed:
+    with pytest.raises(ValueError, match="same evaluation"):  # its sampling was seeded by the first episode's seed
+        compare_results([old, files[0]], ppo)

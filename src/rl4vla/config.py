@@ -64,7 +64,12 @@ class EvalConfig:
     with, and where RL trains, so it may get more; its first --episodes are the same pinned episodes either way"""
     seeds: tuple[int, ...] = (0,)
     """seeds of the episode manifest, concatenated in order (the same seeds pin the same episodes for every
-    policy); the first also seeds the policy's sampling"""
+    policy); the first also seeds the policy's sampling unless --sample-seed is given"""
+    sample_seed: int | None = None
+    """seed of a learned policy's action sampling (None = the first of --seeds, or of the manifest's episodes).
+    Another value runs the same pinned episodes with other samples: a policy's repeated evaluations pool with
+    `rl4vla compare A.json,A2.json B.json,...`, which cuts the noise a single evaluation of the start adds to a
+    comparison of several RL seeds against it"""
     env: EnvArgs = EnvArgs()
     """the scenes the episodes run in (a learned policy resizes the frames to its input size)"""
     temperature: float = EVAL_TEMPERATURE

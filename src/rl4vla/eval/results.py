@@ -243,7 +243,28 @@ def as_runs(x: Results | Sequence[Results], what: str = "runs") -> list[dict]:
     if len(set(seen)) < len(seen):
         raise ValueError(f"{what}: a results file is listed twice ({', '.join(map(str, items))}); each run counts "
                          "once: give a file once, or several runs of the policy (training seeds)")
-    return [as_results(r) for r in items]
+    docs = [as_results(r) for r in items]
+    keys = [evaluation_key(d) for d in docs]
+    for i, k in enumerate(keys):
+        if k is not None and k in keys[:i]:
+            raise ValueError(f"{what}: {items[keys.index(k)]} and {items[i]} are the same evaluation (the same "
+                             f"policy file, episodes, temperature and sample seed {k[-1]}): a copy counts once. "
+                             f"Evaluate the policy again with another `rl4vla eval --sample-seed` for another run")
+    return docs
+
+
+def evaluation_key(doc: dict) -> tuple | None:
+    """What makes two evaluations of a checkpoint the same run: its file hash, the episodes, the temperature and the
+    seed of its sampling (the first episode's seed when the document predates --sample-seed); None when the policy
+    has no file hash (a scripted policy)."""
+    sha = (doc.get("policy") or {}).get("sha256")
+    if sha is None or not doc.get("outcomes"):  # a scripted policy, or runs already pooled
+        return None
+    settings = doc.get("settings") or {}
+    sample_seed = settings.get("sample_seed")
+    if sample_seed is None:
+        sample_seed = split_key(doc["outcomes"]["keys"][0])[1]
+    return sha, doc["manifest_hash"], settings.get("temperature"), sample_seed
 
 
 def check_same_episodes(a: dict, b: dict) -> None:

@@ -84,6 +84,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     check_at_least(cfg, ("env.num_envs", "env.image_size"))
     check_at_least(cfg, ("torch_threads",), 0)
     check_workers(cfg.env.workers)
+    if cfg.sample_seed is not None:
+        check_seed(cfg.sample_seed, "--sample-seed")
     if cfg.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {cfg.temperature}")
     check_device(cfg.device)
@@ -106,7 +108,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     if cfg.save_manifest:
         write_manifest(cfg.save_manifest, episodes)
     info = policy_info(cfg.policy)  # hashes the checkpoint file that is about to be loaded
-    policy = seeded_policy(cfg.policy, seed=episodes[0].seed, device=cfg.device)
+    sample_seed = episodes[0].seed if cfg.sample_seed is None else cfg.sample_seed
+    policy = seeded_policy(cfg.policy, seed=sample_seed, device=cfg.device)
     env = TabletopVecEnv(env_config(cfg.env, num_envs=min(cfg.env.num_envs, len(episodes)),
                                     pretraining_assets=episodes_use_pretraining_assets(episodes)))
     try:
@@ -118,7 +121,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {"conditions": list(cfg.conditions), "episodes_per_condition_seed": cfg.episodes,
                 "in_distribution_episodes": cfg.in_distribution_episodes or cfg.episodes,
                 "manifest_file": cfg.manifest, "conditions_file": cfg.conditions_file,
-                "temperature": cfg.temperature, "image_size": cfg.env.image_size,
+                "temperature": cfg.temperature, "sample_seed": sample_seed, "image_size": cfg.env.image_size,
                 "num_envs": cfg.env.num_envs, "workers": env.workers}
     if cfg.manifest:
         settings["episodes_per_condition_seed"] = settings["in_distribution_episodes"] = None
