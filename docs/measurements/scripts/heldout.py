@@ -4,7 +4,8 @@ episode (exact McNemar).
 
     python docs/measurements/scripts/heldout.py START.json RUN [RUN ...] [--episodes 128 --seeds 1000] [--steps N ...]
 
-START.json is the starting model's `rl4vla eval` results on those episodes. Each model's results are written
+START.json is the starting model's `rl4vla eval` results on those episodes; several, comma-separated (evaluations
+with other `--sample-seed`s), are pooled as one arm. Each model's results are written
 beside it as RUN/snapshots/model_<env steps>.eval.json (RUN/model.eval.json), and reused when they exist, so a
 killed script resumes. Prints one table per run: env steps, success with its Wilson 95% interval, p against the
 start; `--plot FILE` draws the curves. With several runs (an arm's seeds), a last table pools them at every env
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from rl4vla.eval.compare import compare_results
+from rl4vla.eval.results import as_runs, pool_runs
 from rl4vla.eval.stats import wilson_interval
 
 
@@ -47,7 +49,8 @@ def evaluate(ckpt: Path, label: str, episodes: int, seeds: int, workers: str) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("start", type=Path, help="the starting model's results on the pinned episodes")
+    ap.add_argument("start", help="the starting model's results on the pinned episodes (comma-separated: several "
+                    "evaluations of it, pooled)")
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--episodes", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=1000)
@@ -55,8 +58,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="*", help="evaluate only the models at these env steps (default: all)")
     ap.add_argument("--plot", type=Path, help="write the curves to this PNG")
     args = ap.parse_args()
-    start = json.loads(args.start.read_text())
-    s0 = start["conditions"]["in-distribution"]
+    start = as_runs(args.start.split(","), "START")
+    s0 = pool_runs(start)["conditions"]["in-distribution"]
     curves, results = {}, {}
     for run in args.runs:
         print(f"{run} (start {s0['successes']}/{s0['episodes']} = {s0['success_rate']:.3f})")
