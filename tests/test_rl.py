@@ -468,9 +468,12 @@ def test_policy_lr_decays_linearly_with_env_steps_to_its_end_fraction(init_ckpt,
     assert lrs == pytest.approx([1e-4, 6e-5, 2e-5, 2e-5])
     assert rl.scheduled_policy_lr(rl.RLConfig(policy_lr=1e-4), 10**9) == 1e-4  # the study's: constant
     out = tmp_path / "decay"
-    rl.train_rl(_cfg("ppo", init_ckpt, out, env_steps=72, policy_lr=3e-5, policy_lr_end=0.0))
+    s = rl.train_rl(_cfg("ppo", init_ckpt, out, env_steps=72, policy_lr=3e-5, policy_lr_end=0.0, eval_every=1,
+                         eval_episodes=0))
     rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["train/policy_lr"] for r in rows if "train/policy_lr" in r] == pytest.approx([3e-5, 2e-5, 1e-5])
+    # --eval-episodes 0: no evaluation at all, whatever --eval-every says
+    assert s["eval_success"] is None and not any("eval/success" in r for r in rows)
     with pytest.raises(ValueError, match="policy-lr-end"):
         rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / "bad", policy_lr_end=1.5))
 

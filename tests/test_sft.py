@@ -14,7 +14,7 @@ from rl4vla.policy.vla import SmallVLA, VLAConfig
 
 def _cfg(data, out, **kw):
     base = sft.SFTConfig(data=str(data), out=str(out), steps=6, batch_size=8, checkpoint_every=1, eval_every=0,
-                         eval_episodes=2, eval_workers=0, augment=True,
+                         eval_episodes=0, eval_workers=0, augment=True,
                          model=VLAConfig(d_model=32, layers=1, heads=2, patch_grid=2))
     return dataclasses.replace(base, **kw)
 
@@ -64,7 +64,12 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(demos, tmp_path, monke
 
 
 def test_trained_checkpoint_evaluates_from_the_command_line(demos, tmp_path, capsys):
-    sft.train_sft(_cfg(demos, tmp_path / "run", steps=2))
+    """The run evaluates its model at the end (--eval-episodes; 0 skips it, as every other test here does), and the
+    checkpoint evaluates from the command line."""
+    s = sft.train_sft(_cfg(demos, tmp_path / "run", steps=2, eval_episodes=2))
+    assert 0.0 <= s["eval_success"] <= 1.0
+    logs = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["eval/success"] for r in logs if "eval/success" in r] == [s["eval_success"]]
     assert main(["eval", "--policy", str(tmp_path / "run" / "model.pt"), "--episodes", "2", "--env.num-envs", "2",
                  "--env.workers", "0", "--env.image-size", "32", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -116,7 +121,8 @@ def test_co_training_fills_the_stated_share_of_every_batch_from_the_mix_dataset(
 
     monkeypatch.setattr(SmallVLA, "prefix", recording)
     sft.train_sft(_cfg(demos, tmp_path / "run", steps=3, mix_data=str(mix), mix_fraction=0.25))
-    for batch in seen[:3]:  # the 3 training steps (the final evaluation's acting follows)
+    assert len(seen) == 3  # the 3 training steps (no evaluation acts: --eval-episodes 0)
+    for batch in seen:
         assert len(batch) == 8 and set(batch[:6]) <= own and set(batch[6:]) <= other
     for bad in (0.0, 1.0):
         with pytest.raises(ValueError, match="mix-fraction"):
@@ -198,15 +204,15 @@ def test_a_frame_stride_trains_and_caches_only_every_kth_step_of_each_demo(demos
     real = SmallVLA.prefix
 
     def recording(self, obs):
-        if obs.get("proprio") is not None:  # training batches (the final evaluation acts from the env's state)
-            seen.append(np.asarray(obs["proprio"]).copy())
+        seen.append(np.asarray(obs["proprio"]).copy())
         return real(self, obs)
 
     monkeypatch.setattr(SmallVLA, "prefix", recording)
     s = sft.train_sft(_cfg(demos, tmp_path / "run", steps=3, frame_stride=2))
     assert s["samples"] == len(rows)
     kept = {tuple(np.round(p, 6)) for p in data.proprio[rows]}
-    assert all(tuple(np.round(p, 6)) in kept for batch in seen[:3] for p in batch)  # only strided steps trained
+    assert len(seen) == 3 and s["eval_success"] is None  # 3 training steps, no evaluation (--eval-episodes 0)
+    assert all(tuple(np.round(p, 6)) in kept for batch in seen for p in batch)  # only strided steps trained
     with pytest.raises(ValueError, match="--frame-stride must be >= 1"):
         sft.train_sft(_cfg(demos, tmp_path / "bad", frame_stride=0))
 

@@ -197,7 +197,8 @@ class RLConfig:
     eval_every: int = 10
     """rollouts between in-distribution evaluations at temperature 0.6 (0 = only at the end)"""
     eval_episodes: int = 32
-    """pinned in-distribution episodes per evaluation (seed 1000)"""
+    """pinned in-distribution episodes per evaluation (seed 1000; 0 = no evaluation, not even at the end:
+    summary.json's eval_success is null; for a model measured afterwards with `rl4vla eval` on more episodes)"""
     eval_workers: int | Literal["auto"] = "auto"
     """env worker processes (or Ray actors, with --env.backend ray) for evaluation; auto = as --env.workers auto"""
     checkpoint_every: int = 1
@@ -526,8 +527,8 @@ def _validate(cfg: RLConfig) -> Algo:
     if not cfg.init:
         raise ValueError("pass --init CKPT: the SFT checkpoint RL starts from (e.g. runs/warmup/model.pt)")
     check_at_least(cfg, ("env_steps", "env.num_envs", "num_steps", "max_episode_steps", "minibatch_size",
-                         "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every", "eval_episodes"))
-    check_at_least(cfg, ("eval_every", "episode_pool", "torch_threads", "snapshot_every"), 0)
+                         "grad_accum", "epochs", "dpo_pairs_per_step", "checkpoint_every"))
+    check_at_least(cfg, ("eval_every", "eval_episodes", "episode_pool", "torch_threads", "snapshot_every"), 0)
     if cfg.encoder_train_blocks is not None and cfg.encoder_train_blocks < 0:
         raise ValueError(f"--encoder-train-blocks must be >= 0 (0 = all frozen), got {cfg.encoder_train_blocks}")
     for name in ("kl_coef", "aug_coef"):  # terms of the clipped-surrogate loss, which DPO does not minimise
@@ -651,7 +652,8 @@ def train_rl(cfg: RLConfig) -> dict:
         save_checkpoint(ckpt_path, cfg, model, opt, dev, counters=dict(c))
 
     try:
-        if cfg.eval_every and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy
+        evals = cfg.eval_every if cfg.eval_episodes else 0
+        if evals and c["env_steps"] == 0 and c["updates"] == 0:  # the curve starts at the initial policy
             t3 = time.perf_counter()
             logger.log(0, {"eval/success": _evaluate(model, cfg), "train/env_steps": 0})
             c["eval_s"] += time.perf_counter() - t3
@@ -685,16 +687,18 @@ def train_rl(cfg: RLConfig) -> dict:
                 model.save(str(run / "snapshots" / f"model_{c['env_steps']}.pt"))
             if c["updates"] % cfg.checkpoint_every == 0 or done:
                 save()
-            if cfg.eval_every and c["updates"] % cfg.eval_every == 0 and not done:
+            if evals and c["updates"] % evals == 0 and not done:
                 t3 = time.perf_counter()
                 logger.log(c["env_steps"], {"eval/success": _evaluate(model, cfg)})
                 c["eval_s"] += time.perf_counter() - t3
         env.close()
         model.save(str(run / "model.pt"))
-        t3 = time.perf_counter()
-        final = _evaluate(model, cfg)
-        c["eval_s"] += time.perf_counter() - t3
-        logger.log(c["env_steps"], {"eval/success": final})
+        final = None
+        if cfg.eval_episodes:
+            t3 = time.perf_counter()
+            final = _evaluate(model, cfg)
+            c["eval_s"] += time.perf_counter() - t3
+            logger.log(c["env_steps"], {"eval/success": final})
     finally:
         env.close()
         bar.close()

@@ -67,7 +67,8 @@ class SFTConfig:
     eval_every: int = 500
     """steps between in-distribution evaluations (0 = only at the end)"""
     eval_episodes: int = 32
-    """pinned in-distribution episodes per evaluation"""
+    """pinned in-distribution episodes per evaluation (0 = no evaluation, not even at the end: summary.json's
+    eval_success is null; for a model measured afterwards with `rl4vla eval` on more episodes)"""
     eval_workers: int | Literal["auto"] = "auto"
     """env worker processes (or Ray actors, with --env.backend ray) for evaluation; auto = as --env.workers auto"""
     env: EnvBackend = EnvBackend()
@@ -269,8 +270,8 @@ def _frames_checksum(rgb: np.ndarray) -> int:
 
 
 def _validate(cfg: SFTConfig) -> None:
-    check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "eval_episodes", "frame_stride"))
-    check_at_least(cfg, ("eval_every", "torch_threads"), 0)
+    check_at_least(cfg, ("steps", "batch_size", "checkpoint_every", "frame_stride"))
+    check_at_least(cfg, ("eval_every", "eval_episodes", "torch_threads"), 0)
     check_workers(cfg.eval_workers, "--eval-workers")
     check_seed(cfg.seed)
     check_backend(cfg.env.backend)
@@ -407,14 +408,16 @@ def _train(cfg: SFTConfig, run: Path, ck: dict | None, dev: torch.device) -> dic
                                   "time/train_samples_per_s": seen / (time.perf_counter() - t0)})
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save()
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+            if cfg.eval_every and cfg.eval_episodes and step % cfg.eval_every == 0 and step < cfg.steps:
                 logger.log(step, {"eval/success": evaluate_in_distribution(
                     model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size, cfg.env.backend,
                     cfg.env.ray_address)})
         model.save(str(run / "model.pt"))
-        final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size,
-                                         cfg.env.backend, cfg.env.ray_address)
-        logger.log(step, {"eval/success": final})
+        final = None
+        if cfg.eval_episodes:
+            final = evaluate_in_distribution(model, cfg.eval_episodes, cfg.eval_workers, model_cfg.image_size,
+                                             cfg.env.backend, cfg.env.ray_address)
+            logger.log(step, {"eval/success": final})
     finally:
         bar.close()
         logger.close()
