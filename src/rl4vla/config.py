@@ -169,8 +169,9 @@ class CompareConfig:
     a: Annotated[str, Positional, arg(metavar="A.json")]
     """results JSON of the baseline policy A; or several runs of it (e.g. training seeds) separated by commas,
     A1.json,A2.json,...: one seed of an RL arm is not evidence (three seeds of one R2 arm ended at 0.117-0.234
-    held-out). Runs are pooled episode by episode, so one run of the starting checkpoint faces every seed of
-    an arm once"""
+    held-out), nor is one evaluation of a start (one warm-up scored 0.219, 0.336 and 0.289 on the same 128 episodes
+    with three `eval --sample-seed`s). Runs are pooled episode by episode, so one run of the starting checkpoint
+    faces every seed of an arm once"""
     b: Annotated[str, Positional, arg(metavar="B.json")]
     """results JSON of policy B, or several runs of it, comma-separated (every run shares A's manifest hash;
     the arms may have different numbers of runs)"""

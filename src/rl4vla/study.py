@@ -102,8 +102,8 @@ class StudyConfig:
     none (a fresh model). OpenVLA, the paper's policy, was pretrained on ~970k Open X-Embodiment episodes.
     The default was `pretrained:small` until 2026-12-03: the co-trained warm-up from `small-dagger` scored 0.219
     and 0.312 in two builds against 0.156 and 0.133 from `small` (McNemar p 0.0006 pooled over the two
-    builds' pairs), and PPO on the study's setting ended higher from it (0.219 -> 0.273 over three seeds) than
-    from `small`'s warm-up (0.156 -> 0.117; docs/measurements/rl-ladder.md)"""
+    builds' pairs), and PPO on the study's setting ended higher from it (0.273 over three seeds, level with its
+    warm-up's 0.281 over three evaluations) than from `small`'s warm-up (0.117; docs/measurements/rl-ladder.md)"""
     pretrain_demos: int = 20_000
     """--pretrain fresh: successful expert demos of the robot-pretraining corpus (`collect --conditions
     robot-pretraining robot-pretraining-clutter`: objects, receptacles, tables and templates outside every
@@ -136,8 +136,9 @@ class StudyConfig:
     """training runs of each of PPO, GRPO and DPO, seeded --seed, --seed + 1, ...; the report counts every run's
     episodes in a policy's cells and tests its deltas episode by episode over all of them. The paper trains one
     run per algorithm. Measured here: three PPO seeds from the same warm-up ended at 0.344, 0.250 and 0.227 on
-    the same 128 episodes (docs/measurements/rl-ladder.md), a spread larger than the gain, so one run per
-    algorithm does not tell the algorithms apart"""
+    the same 128 episodes, and the warm-up itself scored 0.219, 0.336 and 0.289 on them with three sampling seeds
+    (`eval --sample-seed`; docs/measurements/rl-ladder.md): one run per algorithm does not tell the algorithms
+    apart"""
     rl_eval_every: int = 20
     """RL rollouts between in-distribution evaluations logged as curves (0 = only at the end)"""
     train_eval_episodes: int = 32
