@@ -248,15 +248,16 @@ def as_runs(x: Results | Sequence[Results], what: str = "runs") -> list[dict]:
     for i, k in enumerate(keys):
         if k is not None and k in keys[:i]:
             raise ValueError(f"{what}: {items[keys.index(k)]} and {items[i]} are the same evaluation (the same "
-                             f"policy file, episodes, temperature and sample seed {k[-1]}): a copy counts once. "
-                             f"Evaluate the policy again with another `rl4vla eval --sample-seed` for another run")
+                             f"policy file, episodes, temperature, frame size and sample seed {k[-1]}): a copy "
+                             f"counts once. Evaluate the policy again with another `rl4vla eval --sample-seed` for "
+                             f"another run")
     return docs
 
 
 def evaluation_key(doc: dict) -> tuple | None:
-    """What makes two evaluations of a checkpoint the same run: its file hash, the episodes, the temperature and the
-    seed of its sampling (the first episode's seed when the document predates --sample-seed); None when the policy
-    has no file hash (a scripted policy)."""
+    """What makes two evaluations of a checkpoint the same run: its file hash, the episodes, the temperature, the
+    frame size and the seed of its sampling (the first episode's seed when the document predates --sample-seed);
+    None when the policy has no file hash (a scripted policy)."""
     sha = (doc.get("policy") or {}).get("sha256")
     if sha is None or not doc.get("outcomes"):  # a scripted policy, or runs already pooled
         return None
@@ -264,7 +265,7 @@ def evaluation_key(doc: dict) -> tuple | None:
     sample_seed = settings.get("sample_seed")
     if sample_seed is None:
         sample_seed = split_key(doc["outcomes"]["keys"][0])[1]
-    return sha, doc["manifest_hash"], settings.get("temperature"), sample_seed
+    return sha, doc["manifest_hash"], settings.get("temperature"), settings.get("image_size"), sample_seed
 
 
 def check_same_episodes(a: dict, b: dict) -> None:
