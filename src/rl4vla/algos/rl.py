@@ -187,7 +187,10 @@ class RLConfig:
     bc_data: tuple[str, ...] = ()
     """co-training: demonstration datasets (e.g. the warm-up's demos and the robot-pretraining corpus) whose SFT
     loss joins every optimizer step, as the warm-up co-trains to keep its prior (InstructGPT's PPO-ptx); empty =
-    off (the study). The small VLA's prior is fragile: RL on 32 scenes without it lowered held-out success"""
+    off (the study). The small VLA's prior is fragile: RL on 32 scenes without it lowered held-out success. On
+    the study's setting from the DAgger warm-up (0.281 over three evaluations), 204,800 env steps: 0.305 / 0.328
+    with the warm-up's demos and corpus (two seeds, p 0.33) vs plain PPO's 0.273 over three seeds (p 0.25 between
+    them; docs/measurements/rl-ladder.md): not yet a default"""
     bc_coef: float = 1.0
     """weight of the co-training SFT loss (--bc-data)"""
     bc_batch: int = 64
