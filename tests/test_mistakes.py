@@ -236,7 +236,7 @@ def test_bad_conditions_files_get_one_line(text, message, tmp_path, capsys):
     (["train", "sft", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (["train", "sft", "--steps", "0"], "--steps must be >= 1, got 0"),  # no untrained model.pt "as if trained"
     (["train", "sft", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1, got 0"),
-    (["train", "ppo", "--init", "x.pt", "--eval-episodes", "0"], "--eval-episodes must be >= 1, got 0"),
+    (["train", "ppo", "--init", "x.pt", "--eval-episodes", "-1"], "--eval-episodes must be >= 0, got -1"),
     (["eval", "--env.num-envs", "0"], "--env.num-envs must be >= 1, got 0"),
     (["collect", "--env.num-envs", "0"], "--env.num-envs must be >= 1, got 0"),
     (["eval", "--temperature", "-1", *EVAL], "--temperature must be >= 0 (0 = greedy), got -1"),

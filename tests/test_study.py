@@ -197,6 +197,7 @@ def test_more_rl_seeds_for_an_existing_study_train_only_the_new_runs_and_the_rep
     is evaluated, nothing else reruns but the report, whose RL cells now count both runs' episodes. The new runs
     are stand-ins (the first run's model and results, relabelled) so that the test takes seconds; it runs last,
     as it adds stages to the module's study directory."""
+    import hashlib
     import shutil
 
     from rl4vla.eval.results import write_results
@@ -218,7 +219,8 @@ def test_more_rl_seeds_for_an_existing_study_train_only_the_new_runs_and_the_rep
     def stand_in_eval(c):
         evaluated.append(c.label)
         doc = json.loads((root / f"eval_{c.label.split()[0].lower()}" / "results.json").read_text())
-        doc["label"] = c.label
+        doc["label"] = c.label  # and another model's hash: compare refuses a copy of one evaluation as a second run
+        doc["policy"] = {**doc["policy"], "sha256": hashlib.sha256(c.policy.encode()).hexdigest()}
         write_results(c.out, doc)
         return doc
 
