@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -283,6 +284,7 @@ def test_collect_resets_ended_rows_and_bootstraps_truncations():
         assert roll.truncated[[2, 5]].all() and roll.truncated.sum() == 6 and not roll.terminated.any()
         assert (roll.bootstrap[[2, 5]] != 0).all() and (roll.bootstrap[[0, 1, 3, 4, 6]] == 0).all()
         assert stream.index == 9 and len(roll.episode_success) == 6  # 3 initial + 2 refills of 3 rows
+        assert roll.episode_initial == [True] * 3 + [False] * 3
         assert roll.instructions[3] == [e.instruction for e in
                                         sample_episodes(CONDITIONS["in-distribution"], 10_000, 6)[3:]]
         assert roll.sim_s > 0 and roll.policy_s > 0 and roll.env_steps == 21
@@ -293,6 +295,18 @@ def test_collect_resets_ended_rows_and_bootstraps_truncations():
         assert (one.rgb[0, 0] == one.rgb[0, 1]).all()  # same initial state, same first frame
     finally:
         env.close()
+
+
+def test_training_success_counts_only_the_episodes_that_began_the_rollout():
+    """A refilled row finishes its episode within the rollout only if it succeeds early: counting those reads high."""
+    roll = SimpleNamespace(episode_success=[True, False, False, False, True, True],
+                           episode_return=[1.5, 0.2, 0.1, 0.3, 1.2, 1.1],
+                           episode_initial=[True, True, True, True, False, False])
+    m = rl.episode_metrics(roll)
+    assert m["train/success"] == 0.25 and m["train/episodes"] == 4 and m["train/refill_episodes"] == 2
+    assert m["train/success_with_refills"] == pytest.approx(0.5) and m["train/return"] == pytest.approx(0.525)
+    empty = rl.episode_metrics(SimpleNamespace(episode_success=[], episode_return=[], episode_initial=[]))
+    assert empty == {"train/episodes": 0, "train/refill_episodes": 0}
 
 
 def test_frozen_encoder_features_are_kept_and_rescoring_them_gives_the_behaviour_logprobs():

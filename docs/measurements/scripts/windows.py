@@ -20,10 +20,14 @@ def summarise(run: Path, window: int) -> str:
     updates = [r for r in rows if "train/updates" in r]
     if not updates:
         raise SystemExit(f"{run}: no update rows in metrics.jsonl")
-    succ = [r.get("train/success", np.nan) for r in updates]
-    wins = [np.nanmean(succ[i:i + window]) for i in range(0, len(succ), window)]
-    lines = [f"{run}: {len(updates)} updates, {updates[-1]['train/env_steps']:,} env steps",
-             f"  training success, {window}-update windows: " + " ".join(f"{w:.2f}" for w in wins)]
+    lines = [f"{run}: {len(updates)} updates, {updates[-1]['train/env_steps']:,} env steps"]
+    # train/success: the episodes that began each rollout (runs from 2026-12-08); before, it also counted refilled
+    # episodes, which finish only when they succeed early: train/success_with_refills in newer runs
+    for key, label in (("train/success", "training success"), ("train/success_with_refills", "with refills")):
+        if any(key in r for r in updates):
+            succ = [r.get(key, np.nan) for r in updates]
+            wins = [np.nanmean(succ[i:i + window]) for i in range(0, len(succ), window)]
+            lines.append(f"  {label}, {window}-update windows: " + " ".join(f"{w:.2f}" for w in wins))
     for key in DIAGNOSTICS:
         vals = [r[key] for r in updates if key in r]
         if vals:

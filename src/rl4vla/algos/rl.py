@@ -601,6 +601,21 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
     return roll, metrics, t_collected
 
 
+def episode_metrics(roll: Rollout) -> dict:
+    """Success and return of the rollout's finished episodes that began at its first step (train/success,
+    train/return, train/episodes): every one of those finishes within the rollout, so their mean is unbiased. A
+    row refilled mid-rollout (PPO) finishes its new episode only if it succeeds before the rollout ends;
+    train/success_with_refills counts those too (the train/success of runs before 2026-12-08), which reads high."""
+    first = np.asarray(roll.episode_initial, bool)
+    success, ret = np.asarray(roll.episode_success, float), np.asarray(roll.episode_return, float)
+    out = {"train/episodes": int(first.sum()), "train/refill_episodes": int((~first).sum())}
+    if first.any():
+        out |= {"train/success": float(success[first].mean()), "train/return": float(ret[first].mean())}
+    if len(success):
+        out["train/success_with_refills"] = float(success.mean())
+    return out
+
+
 def _evaluate(model: SmallVLA, cfg: RLConfig) -> float:
     """In-distribution success at temperature 0.6, with its own RNG so the training stream is untouched (the GPU's
     generator too, where the model samples on one)."""
@@ -673,10 +688,8 @@ def train_rl(cfg: RLConfig) -> dict:
             c["policy_s"] += roll.policy_s
             c["update_s"] += t2 - t1
             c["update_samples"] += metrics["train/update_samples"]
-            if roll.episode_success:
-                metrics |= {"train/success": float(np.mean(roll.episode_success)),
-                            "train/return": float(np.mean(roll.episode_return))}
-            metrics |= {"train/episodes": len(roll.episode_success), "train/updates": c["updates"],
+            metrics |= episode_metrics(roll)
+            metrics |= {"train/updates": c["updates"],
                         "train/env_steps": c["env_steps"],
                         "time/rollout_s": t1 - t0, "time/sim_s": roll.sim_s, "time/policy_s": roll.policy_s,
                         "time/update_s": t2 - t1, "time/env_steps_per_s": roll.env_steps / (t1 - t0),

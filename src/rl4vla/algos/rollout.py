@@ -73,6 +73,9 @@ class Rollout:
     token_logprobs: np.ndarray | None = None  # (T, N, 7) float32 behaviour log-prob of each token, when given
     episode_success: list[bool] = field(default_factory=list)  # one entry per finished (valid) episode
     episode_return: list[float] = field(default_factory=list)
+    # per finished episode: it began at the rollout's first step. Those always finish within an 80-step rollout; an
+    # episode refilled mid-rollout finishes only if it succeeds early, so counting it biases success upward
+    episode_initial: list[bool] = field(default_factory=list)
     sim_s: float = 0.0  # seconds in env.reset / env.step
     policy_s: float = 0.0  # seconds in policy forward passes (acting and bootstrap values)
 
@@ -132,7 +135,8 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     instructions: list[list[str]] = []
     image_features = token_logprobs = None
     alive = np.ones(n, bool)  # rows whose trajectory is still being recorded
-    successes, returns = [], []
+    on_initial = np.ones(n, bool)  # rows still playing the episode they began the rollout with
+    successes, returns, initials = [], [], []
     steps = num_steps
     last_value = np.zeros(n, np.float32)  # stays 0 when every trajectory ended before the last step
     for t in range(num_steps):
@@ -161,6 +165,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
         ended = done & alive
         successes += info["success"][ended].astype(bool).tolist()
         returns += info["return"][ended].astype(float).tolist()
+        initials += on_initial[ended].tolist()
         if t == num_steps - 1:  # one pass serves the rows still running and those truncated now
             t0 = time.perf_counter()
             last_value = state_values(model, obs)
@@ -185,6 +190,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
             new = refill(len(idx))
             for i, e in zip(idx, new):
                 current[i] = e
+            on_initial[idx] = False
         t0 = time.perf_counter()
         obs, _ = env.reset(options={"indices": idx, "episodes": new})
         sim_s += time.perf_counter() - t0
@@ -194,4 +200,4 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
                    last_value=last_value, initial=list(episodes),
                    image_features=None if image_features is None else image_features[cut],
                    token_logprobs=None if token_logprobs is None else token_logprobs[cut], episode_success=successes,
-                   episode_return=returns, sim_s=sim_s, policy_s=policy_s)
+                   episode_return=returns, episode_initial=initials, sim_s=sim_s, policy_s=policy_s)
