@@ -279,14 +279,19 @@ def test_collect_resets_ended_rows_and_bootstraps_truncations():
     env = TabletopVecEnv(EnvConfig(num_envs=3, workers=0, image_size=32, max_steps=3))
     try:
         stream = EpisodeStream(CONDITIONS["in-distribution"], 10_000)
-        roll = collect(env, model, stream.draw(3), num_steps=7, refill=stream.draw)
+        roll = collect(env, model, stream.draw(3), num_steps=7, refill=stream.refill)
         assert roll.rgb.shape == (7, 3, 32, 32, 3) and roll.tokens.shape == (7, 3, 7) and roll.valid.all()
         assert roll.truncated[[2, 5]].all() and roll.truncated.sum() == 6 and not roll.terminated.any()
         assert (roll.bootstrap[[2, 5]] != 0).all() and (roll.bootstrap[[0, 1, 3, 4, 6]] == 0).all()
-        assert stream.index == 9 and len(roll.episode_success) == 6  # 3 initial + 2 refills of 3 rows
-        assert roll.episode_initial == [True] * 3 + [False] * 3
+        # 3 initial episodes + 2 refills of 3 rows; refills come from their own part of the stream, so the next
+        # rollout begins on episodes 3-5 whatever happened in this one
+        assert (stream.index, stream.refill_index) == (3, 6) and len(roll.episode_success) == 6
+        assert roll.episode_initial == [True] * 3 + [False] * 3 and roll.episode_row == [0, 1, 2] * 2
+        assert [o["index"] for o in roll.initial_outcomes()] == [0, 1, 2]
         assert roll.instructions[3] == [e.instruction for e in
-                                        sample_episodes(CONDITIONS["in-distribution"], 10_000, 6)[3:]]
+                                        EpisodeStream(CONDITIONS["in-distribution"], 10_000).refill(3)]
+        assert roll.instructions[0] == [e.instruction for e in
+                                        sample_episodes(CONDITIONS["in-distribution"], 10_000, 3)]
         assert roll.sim_s > 0 and roll.policy_s > 0 and roll.env_steps == 21
         # trajectory mode: one episode per row, the rollout stops when every row has ended
         eps = stream.draw_grouped(3, 3)
@@ -374,12 +379,40 @@ def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
     assert all(torch.equal(last_snap[k], a[k]) for k in a) and not all(torch.equal(first_snap[k], a[k]) for k in a)
     rows = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl")]
     assert [r["step"] for r in rows if "losses/policy" in r] == [24, 48]
+    # the training episodes: one line per update, the same after the resume; each rollout begins on new scenes
+    logged = (tmp_path / "resumed" / "episodes.jsonl").read_text()
+    assert logged == (tmp_path / "straight" / "episodes.jsonl").read_text()
+    lines = [json.loads(line) for line in logged.splitlines()]
+    assert [x["step"] for x in lines] == [24, 48]
+    assert [[e["index"] for e in x["episodes"]] for x in lines] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert {"train/success", "losses/value", "losses/approx_kl", "losses/clip_frac", "losses/explained_variance",
             "time/env_steps_per_s", "time/sim_s", "time/policy_s", "time/update_s",
             "time/update_samples_per_s"} <= set(rows[0])
     assert any("eval/success" in r for r in rows)
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary["env_steps"] == 48 and set(summary["time"]) == {"sim_s", "policy_s", "update_s", "eval_s"}
+
+
+def test_runs_pair_scene_by_scene_on_their_training_episodes(init_ckpt, tmp_path, capsys):
+    """Two PPO seeds begin every rollout on the same scenes, refills or not; `compare` pairs their training
+    episodes (a run directory stands for them), over --updates; other scenes (GRPO's groups) are refused."""
+    for seed in (0, 1):  # 12-step rollouts of 6-step episodes: every row is refilled once
+        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / f"s{seed}", seed=seed, num_steps=12, env_steps=96,
+                         eval_episodes=0))
+    rl.train_rl(_cfg("grpo", init_ckpt, tmp_path / "g", num_steps=12, env_steps=96, eval_episodes=0))
+    a, b = str(tmp_path / "s0"), str(tmp_path / "s1")
+    assert main(["compare", a, b, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ind = out["conditions"]["in-distribution"]
+    assert ind["n"] == 8 and out["runs"] == [1, 1] and ind["a_only"] + ind["b_only"] <= 8
+    assert main(["compare", a, b, "--updates", "2", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["conditions"]["in-distribution"]["n"] == 4
+    assert main(["compare", a, str(tmp_path / "g")]) == 2
+    assert "different episodes" in capsys.readouterr().err
+    assert main(["compare", a, b, "--updates", "3", "4"]) == 2
+    assert "past its 2 logged updates" in capsys.readouterr().err
+    (tmp_path / "s0" / "episodes.jsonl").unlink()  # a run from before the episode log
+    assert main(["compare", a, b]) == 2 and "no episodes.jsonl" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("algo", ["grpo", "dpo"])

@@ -174,7 +174,12 @@ class CompareConfig:
     faces every seed of an arm once"""
     b: Annotated[str, Positional, arg(metavar="B.json")]
     """results JSON of policy B, or several runs of it, comma-separated (every run shares A's manifest hash;
-    the arms may have different numbers of runs)"""
+    the arms may have different numbers of runs). A and B may instead be RL run directories: their training
+    episodes (episodes.jsonl), the scenes that began each rollout, which runs with the same --episode-seed,
+    --env.num-envs and algorithm share; see --updates"""
+    updates: tuple[int, int] | None = None
+    """for run directories: the updates FIRST LAST (1-based, inclusive) whose training episodes are compared
+    (default: all); e.g. the last 32 of a 204,800-step run at 32 envs: 49 80"""
     test: Literal["mcnemar", "bootstrap"] = "mcnemar"
     """paired test over the episodes: exact (McNemar on the discordant episodes for one run each; for several,
     its stratified form: the episode is the stratum and its runs are exchangeable between the arms under the

@@ -595,7 +595,7 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
         eps = stream.draw_grouped(cfg.env.num_envs, cfg.group_size, cfg.same_init)
         roll = collect(env, model, eps, cfg.max_episode_steps, cfg.temperature)
     else:
-        roll = collect(env, model, stream.draw(cfg.env.num_envs), cfg.num_steps, cfg.temperature, stream.draw)
+        roll = collect(env, model, stream.draw(cfg.env.num_envs), cfg.num_steps, cfg.temperature, stream.refill)
     t_collected = time.perf_counter()
     metrics = algo.update(model, ref, opt, roll, cfg, np.random.default_rng([cfg.seed, update_index]), anchor)
     return roll, metrics, t_collected
@@ -641,8 +641,8 @@ def train_rl(cfg: RLConfig) -> dict:
     model = model.to(dev)
     # the starting policy: DPO's reference, or the anchor of the KL penalty
     ref = frozen(model) if (cfg.algo == "dpo" and cfg.dpo_reference == "init") or cfg.kl_coef else None
-    c = {"updates": 0, "env_steps": 0, "episode_index": 0, "wall_s": 0.0, "sim_s": 0.0, "policy_s": 0.0,
-         "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
+    c = {"updates": 0, "env_steps": 0, "episode_index": 0, "refill_index": 0, "wall_s": 0.0, "sim_s": 0.0,
+         "policy_s": 0.0, "update_s": 0.0, "eval_s": 0.0, "update_samples": 0}
     if ck is not None:
         model = SmallVLA.from_state(ck["model"]).to(dev)
         c = ck["counters"]
@@ -654,11 +654,11 @@ def train_rl(cfg: RLConfig) -> dict:
         restore(ck, opt, dev)
     write_json(run / "config.json", cfg)
     cond = resolve_conditions([cfg.condition])[0]
-    stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool)
+    stream = EpisodeStream(cond, cfg.episode_seed, c["episode_index"], cfg.episode_pool, c.get("refill_index", 0))
     anchor = DemoBatches(model, cfg.bc_data, cfg.bc_batch, cfg.seed, run / "bc_features_") if cfg.bc_data else None
     env = TabletopVecEnv(env_config(cfg.env, image_size=cfg.env.image_size or model.cfg.image_size,
                                     max_steps=cfg.max_episode_steps), [cond])
-    logger = RunLogger(run, None if ck is None else c["env_steps"])  # drops rows the killed attempt logged after ck
+    logger = RunLogger(run, None if ck is None else c["env_steps"], episodes=True)  # drops rows logged after ck
     bar = tqdm(total=cfg.env_steps, initial=min(c["env_steps"], cfg.env_steps), unit="step",
                desc=f"{cfg.algo} {cfg.preset}")
     t_session, wall0 = time.perf_counter(), c["wall_s"]
@@ -683,7 +683,7 @@ def train_rl(cfg: RLConfig) -> dict:
             t2 = time.perf_counter()
             c["updates"] += 1
             c["env_steps"] += roll.env_steps
-            c["episode_index"] = stream.index
+            c["episode_index"], c["refill_index"] = stream.index, stream.refill_index
             c["sim_s"] += roll.sim_s
             c["policy_s"] += roll.policy_s
             c["update_s"] += t2 - t1
@@ -695,6 +695,7 @@ def train_rl(cfg: RLConfig) -> dict:
                         "time/update_s": t2 - t1, "time/env_steps_per_s": roll.env_steps / (t1 - t0),
                         "time/update_samples_per_s": metrics["train/update_samples"] / max(t2 - t1, 1e-9)}
             logger.log(c["env_steps"], metrics)
+            logger.log_episodes(c["env_steps"], roll.initial_outcomes())
             bar.update(min(c["env_steps"], cfg.env_steps) - bar.n)
             bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3g}" for k in (
                 "train/success", "losses/policy", "losses/dpo", "time/env_steps_per_s") if k in metrics})

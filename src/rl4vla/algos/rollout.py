@@ -24,20 +24,35 @@ class EpisodeStream:
     """Training initial states: episode k is sample_episode(condition, seed, k).
 
     The seed must differ from the evaluation and demonstration seeds (rl4vla.protocol) so that RL never
-    trains on the pinned evaluation episodes. `index` is the resume state. pool > 0: episode k is
-    sample_episode(condition, seed, k % pool), a fixed set of initial states cycled through.
+    trains on the pinned evaluation episodes. `index` and `refill_index` are the resume state. pool > 0:
+    episode k is sample_episode(condition, seed, k % pool), a fixed set of initial states cycled through.
+
+    Rows that begin a rollout draw from `draw`; rows refilled mid-rollout (PPO) from `refill`, a part of the
+    stream of its own (indices from REFILL_BASE). So the episodes that begin rollout u are the same in every run
+    with this seed and batch, however often each run's policy succeeded early: runs pair scene by scene.
     """
 
-    def __init__(self, condition: Condition, seed: int, index: int = 0, pool: int = 0):
+    REFILL_BASE = 1 << 40  # far beyond any run's draws
+
+    def __init__(self, condition: Condition, seed: int, index: int = 0, pool: int = 0, refill_index: int = 0):
         if pool < 0:
             raise ValueError(f"pool must be >= 0 (0 = every episode new), got {pool}")
         self.condition, self.seed, self.index, self.pool = condition, int(seed), int(index), int(pool)
+        self.refill_index = int(refill_index)
+
+    def _episodes(self, k: range, base: int = 0) -> list[Episode]:
+        return [sample_episode(self.condition, self.seed, i % self.pool if self.pool else base + i) for i in k]
 
     def draw(self, n: int) -> list[Episode]:
         """The next n episodes of the stream."""
-        k = range(self.index, self.index + n)
-        eps = [sample_episode(self.condition, self.seed, i % self.pool if self.pool else i) for i in k]
+        eps = self._episodes(range(self.index, self.index + n))
         self.index += n
+        return eps
+
+    def refill(self, n: int) -> list[Episode]:
+        """The next n episodes for rows refilled mid-rollout (with a pool: the pool, cycled on its own)."""
+        eps = self._episodes(range(self.refill_index, self.refill_index + n), self.REFILL_BASE)
+        self.refill_index += n
         return eps
 
     def draw_grouped(self, rows: int, group_size: int, same_init: bool = False) -> list[Episode]:
@@ -76,8 +91,16 @@ class Rollout:
     # per finished episode: it began at the rollout's first step. Those always finish within an 80-step rollout; an
     # episode refilled mid-rollout finishes only if it succeeds early, so counting it biases success upward
     episode_initial: list[bool] = field(default_factory=list)
+    episode_row: list[int] = field(default_factory=list)  # per finished episode: its env row
     sim_s: float = 0.0  # seconds in env.reset / env.step
     policy_s: float = 0.0  # seconds in policy forward passes (acting and bootstrap values)
+
+    def initial_outcomes(self) -> list[dict]:
+        """{"row", "index" (the episode's index in the training stream), "success"} of each row's initial episode
+        that finished within the rollout, by row: the same scenes in every run with the same stream at the same
+        update (EpisodeStream), so two runs' outcomes pair scene by scene."""
+        won = {r: s for r, s, first in zip(self.episode_row, self.episode_success, self.episode_initial) if first}
+        return [{"row": r, "index": self.initial[r].index, "success": bool(won[r])} for r in sorted(won)]
 
     @property
     def env_steps(self) -> int:
@@ -136,7 +159,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
     image_features = token_logprobs = None
     alive = np.ones(n, bool)  # rows whose trajectory is still being recorded
     on_initial = np.ones(n, bool)  # rows still playing the episode they began the rollout with
-    successes, returns, initials = [], [], []
+    successes, returns, initials, rows = [], [], [], []
     steps = num_steps
     last_value = np.zeros(n, np.float32)  # stays 0 when every trajectory ended before the last step
     for t in range(num_steps):
@@ -166,6 +189,7 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
         successes += info["success"][ended].astype(bool).tolist()
         returns += info["return"][ended].astype(float).tolist()
         initials += on_initial[ended].tolist()
+        rows += np.flatnonzero(ended).tolist()
         if t == num_steps - 1:  # one pass serves the rows still running and those truncated now
             t0 = time.perf_counter()
             last_value = state_values(model, obs)
@@ -200,4 +224,5 @@ def collect(env, model, episodes: list[Episode], num_steps: int, temperature: fl
                    last_value=last_value, initial=list(episodes),
                    image_features=None if image_features is None else image_features[cut],
                    token_logprobs=None if token_logprobs is None else token_logprobs[cut], episode_success=successes,
-                   episode_return=returns, episode_initial=initials, sim_s=sim_s, policy_s=policy_s)
+                   episode_return=returns, episode_initial=initials,
+                   episode_row=rows, sim_s=sim_s, policy_s=policy_s)

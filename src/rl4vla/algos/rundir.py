@@ -52,7 +52,7 @@ def write_json(path: Path, doc) -> None:
 
 
 def _rows_until(path: Path, step: int) -> list[str]:
-    """The lines of a metrics.jsonl logged at steps <= step (a line torn by a kill is dropped)."""
+    """The lines of a metrics.jsonl or episodes.jsonl logged at steps <= step (a line torn by a kill is dropped)."""
     rows = []
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
@@ -64,15 +64,19 @@ def _rows_until(path: Path, step: int) -> list[str]:
 
 
 class RunLogger:
-    """JSONL (always) and TensorBoard (when installed) under fixed namespaces.
+    """JSONL (always) and TensorBoard (when installed) under fixed namespaces; with `episodes`, also
+    episodes.jsonl: per update, the outcome of each training episode (RL).
 
     `resumed_at`: the step of the checkpoint a resumed run continues from. What the killed attempt logged after
-    it is dropped, since the resumed run logs those steps again; None (a new run) starts both logs afresh."""
+    it is dropped, since the resumed run logs those steps again; None (a new run) starts the logs afresh."""
 
-    def __init__(self, run: Path, resumed_at: int | None = None):
-        path = run / "metrics.jsonl"
-        atomic_write_text(path, "" if resumed_at is None else "".join(_rows_until(path, resumed_at)))
-        self.jsonl = open(path, "a")
+    def __init__(self, run: Path, resumed_at: int | None = None, episodes: bool = False):
+        def reopen(path: Path):
+            atomic_write_text(path, "" if resumed_at is None else "".join(_rows_until(path, resumed_at)))
+            return open(path, "a")
+
+        self.jsonl = reopen(run / "metrics.jsonl")
+        self.episodes = reopen(run / "episodes.jsonl") if episodes else None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -87,8 +91,15 @@ class RunLogger:
             for k, v in metrics.items():
                 self.tb.add_scalar(k, v, step)
 
+    def log_episodes(self, step: int, episodes: list[dict]) -> None:
+        """One line of episodes.jsonl: {"step", "episodes": [{"row", "index", "success"}, ...]}."""
+        self.episodes.write(json.dumps({"step": step, "episodes": episodes}) + "\n")
+        self.episodes.flush()
+
     def close(self) -> None:
         self.jsonl.close()
+        if self.episodes is not None:
+            self.episodes.close()
         if self.tb is not None:
             self.tb.close()
 

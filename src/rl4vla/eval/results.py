@@ -225,6 +225,41 @@ def load_results(path: str | os.PathLike) -> dict:
     return doc
 
 
+def training_results(run: str | os.PathLike, updates: tuple[int, int] | None = None) -> dict:
+    """An RL run's training episodes as a results document: the episodes that began each rollout, from the run's
+    episodes.jsonl, at its training temperature. Runs with the same --episode-seed, --env.num-envs and algorithm
+    begin their rollouts on the same scenes (EpisodeStream), so their documents pair scene by scene like two
+    evaluations of the same manifest: a paired, on-policy held-out measure over every fresh scene a run saw.
+
+    updates: (first, last), 1-based and inclusive; None = every update logged. ValueError when the run has no
+    episode log (runs before 2026-12-08) or the range holds no update."""
+    from rl4vla.bench.conditions import resolve_conditions, sample_episode
+
+    run = Path(run)
+    log, config = run / "episodes.jsonl", run / "config.json"
+    if not log.exists() or not config.exists():
+        raise ValueError(f"{run}: no episodes.jsonl and config.json: not an RL run directory, or one written before "
+                         "rl4vla logged training episodes (2026-12-08)")
+    cfg = json.loads(config.read_text())
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    first, last = updates or (1, len(lines))
+    if not 1 <= first <= last:
+        raise ValueError(f"updates must be FIRST LAST with 1 <= FIRST <= LAST, got {first} {last}")
+    chosen = lines[first - 1:last]
+    if not chosen:
+        raise ValueError(f"{run}: updates {first}-{last} are past its {len(lines)} logged updates")
+    cond = resolve_conditions([cfg["condition"]])[0]
+    outcomes = [e for line in chosen for e in line["episodes"]]
+    episodes = [sample_episode(cond, cfg["episode_seed"], e["index"]) for e in outcomes]
+    done = first + len(chosen) - 1
+    doc = make_results(episodes, [e["success"] for e in outcomes],
+                       policy={"spec": str(run), "kind": "training-episodes"},
+                       label=f"{run.name} (training, updates {first}-{done})",
+                       settings={"temperature": cfg["temperature"], "updates": [first, done], "algo": cfg["algo"]})
+    doc["source"] = os.path.abspath(run)
+    return doc
+
+
 def as_results(x: str | os.PathLike | dict) -> dict:
     """A results document from a path (loaded and validated) or a document already in memory."""
     return x if isinstance(x, dict) else load_results(x)
@@ -239,7 +274,7 @@ def as_runs(x: Results | Sequence[Results], what: str = "runs") -> list[dict]:
     items = [x] if isinstance(x, (str, os.PathLike, dict)) else list(x)
     if not items:
         raise ValueError(f"{what}: give at least one results file")
-    seen = [os.path.abspath(r) if isinstance(r, (str, os.PathLike)) else id(r) for r in items]
+    seen = [os.path.abspath(r) if isinstance(r, (str, os.PathLike)) else r.get("source", id(r)) for r in items]
     if len(set(seen)) < len(seen):
         raise ValueError(f"{what}: a results file is listed twice ({', '.join(map(str, items))}); each run counts "
                          "once: give a file once, or several runs of the policy (training seeds)")
