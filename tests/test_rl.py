@@ -396,19 +396,19 @@ def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
 def test_runs_pair_scene_by_scene_on_their_training_episodes(init_ckpt, tmp_path, capsys):
     """Two PPO seeds begin every rollout on the same scenes, refills or not; `compare` pairs their training
     episodes (a run directory stands for them), over --updates; other scenes (GRPO's groups) are refused."""
-    for seed in (0, 1):  # 12-step rollouts of 6-step episodes: every row is refilled once
-        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / f"s{seed}", seed=seed, num_steps=12, env_steps=96,
+    for seed, steps in ((0, 96), (1, 144)):  # 12-step rollouts of 6-step episodes: every row is refilled once
+        rl.train_rl(_cfg("ppo", init_ckpt, tmp_path / f"s{seed}", seed=seed, num_steps=12, env_steps=steps,
                          eval_episodes=0))
     rl.train_rl(_cfg("grpo", init_ckpt, tmp_path / "g", num_steps=12, env_steps=96, eval_episodes=0))
     a, b = str(tmp_path / "s0"), str(tmp_path / "s1")
     assert main(["compare", a, b, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ind = out["conditions"]["in-distribution"]
-    assert ind["n"] == 8 and out["runs"] == [1, 1] and ind["a_only"] + ind["b_only"] <= 8
+    assert ind["n"] == 8 and out["runs"] == [1, 1] and ind["a_only"] + ind["b_only"] <= 8  # the 2 common updates
     assert main(["compare", a, b, "--updates", "2", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["conditions"]["in-distribution"]["n"] == 4
     assert main(["compare", a, str(tmp_path / "g")]) == 2
-    assert "different episodes" in capsys.readouterr().err
+    assert "different training scenes: algo 'grpo' != 'ppo'" in capsys.readouterr().err
     assert main(["compare", a, b, "--updates", "3", "4"]) == 2
     assert "past its 2 logged updates" in capsys.readouterr().err
     (tmp_path / "s0" / "episodes.jsonl").unlink()  # a run from before the episode log

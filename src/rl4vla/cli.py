@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import tyro
@@ -27,17 +26,11 @@ def _eval(args):
 
 
 def _compare(args):
-    from rl4vla.eval.compare import compare_results, format_comparison
-    from rl4vla.eval.results import training_results
+    from rl4vla.eval.compare import compare_results, format_comparison, training_arms
 
     cfg = tyro.cli(CompareConfig, args=args, prog="rl4vla compare")
-
-    def arm(spec: str) -> list:  # a run directory stands for its training episodes
-        return [training_results(p, cfg.updates) if os.path.isdir(p) else p for p in spec.split(",")]
-
-    if cfg.updates and not any(os.path.isdir(p) for p in (cfg.a + "," + cfg.b).split(",")):
-        raise ValueError("--updates selects the training episodes of RL run directories; A and B are results files")
-    out = compare_results(arm(cfg.a), arm(cfg.b), test=cfg.test, alpha=cfg.alpha,
+    a, b = training_arms(cfg.a.split(","), cfg.b.split(","), cfg.updates)  # run directories: training episodes
+    out = compare_results(a, b, test=cfg.test, alpha=cfg.alpha,
                           n_boot=cfg.bootstrap_samples, seed=cfg.bootstrap_seed)
     print(json.dumps(out) if cfg.json else format_comparison(out))
 

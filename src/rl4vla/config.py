@@ -179,7 +179,7 @@ class CompareConfig:
     --env.num-envs and algorithm share; see --updates"""
     updates: tuple[int, int] | None = None
     """for run directories: the updates FIRST LAST (1-based, inclusive) whose training episodes are compared
-    (default: all); e.g. the last 32 of a 204,800-step run at 32 envs: 49 80"""
+    (default: those every run logged); e.g. the last 32 of a 204,800-step run at 32 envs: 49 80"""
     test: Literal["mcnemar", "bootstrap"] = "mcnemar"
     """paired test over the episodes: exact (McNemar on the discordant episodes for one run each; for several,
     its stratified form: the episode is the stratum and its runs are exchangeable between the arms under the

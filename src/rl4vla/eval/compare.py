@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from rl4vla.eval.results import Results, as_runs, check_same_episodes, split_key
+from rl4vla.eval.results import (
+    Results,
+    as_runs,
+    check_same_episodes,
+    logged_updates,
+    split_key,
+    training_results,
+)
 from rl4vla.eval.stats import paired_test
 
 ALL = "all"  # the pooled row over every shared episode
+
+
+def training_arms(a: Sequence[str], b: Sequence[str], updates: tuple[int, int] | None = None
+                  ) -> tuple[list, list]:
+    """The two arms of `compare` with each RL run directory replaced by its training episodes (training_results).
+
+    Run directories pair only when they drew the same scenes: the same condition, --episode-seed, --env.num-envs,
+    algorithm and group settings (ValueError naming the field otherwise). updates None: the updates every run
+    directory logged. Results files pass through unchanged; `updates` with no run directory is a ValueError."""
+    runs = [p for p in [*a, *b] if os.path.isdir(p)]
+    if not runs:
+        if updates:
+            raise ValueError("--updates selects the training episodes of RL run directories; A and B are results "
+                             "files")
+        return list(a), list(b)
+    stream = ("condition", "episode_seed", "episode_pool", "algo", "group_size", "same_init")
+    configs = {p: json.loads((Path(p) / "config.json").read_text()) if (Path(p) / "config.json").exists() else {}
+               for p in runs}
+    for p, c in configs.items():
+        ref = configs[runs[0]]
+        for k in stream:
+            if c.get(k) != ref.get(k):
+                raise ValueError(f"{p} and {runs[0]} drew different training scenes: {k} {c.get(k)!r} != "
+                                 f"{ref.get(k)!r}; runs pair on their training episodes only with the same {k}")
+        if (c.get("env") or {}).get("num_envs") != (ref.get("env") or {}).get("num_envs"):
+            raise ValueError(f"{p} and {runs[0]} drew different training scenes: --env.num-envs "
+                             f"{c.get('env', {}).get('num_envs')} != {ref.get('env', {}).get('num_envs')}")
+    if updates is None:
+        updates = (1, min(logged_updates(p) for p in runs))
+    return ([training_results(p, updates) if p in configs else p for p in a],
+            [training_results(p, updates) if p in configs else p for p in b])
 
 
 def run_outcomes(docs_a: Sequence[dict], docs_b: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

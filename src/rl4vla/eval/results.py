@@ -225,6 +225,12 @@ def load_results(path: str | os.PathLike) -> dict:
     return doc
 
 
+def logged_updates(run: str | os.PathLike) -> int:
+    """Updates an RL run logged in its episodes.jsonl (0 without one)."""
+    log = Path(run) / "episodes.jsonl"
+    return sum(1 for line in log.read_text().splitlines() if line.strip()) if log.exists() else 0
+
+
 def training_results(run: str | os.PathLike, updates: tuple[int, int] | None = None) -> dict:
     """An RL run's training episodes as a results document: the episodes that began each rollout, from the run's
     episodes.jsonl, at its training temperature. Runs with the same --episode-seed, --env.num-envs and algorithm
