@@ -64,6 +64,11 @@ def test_unknown_pretrained_names_say_what_is_shipped(tmp_path, capsys):
         SmallVLA.load(str(tmp_path))
 
 
+# the bfloat16 encoder rounds differently on native AVX-512/AMX kernels and emulated ones: small-dagger's probe,
+# recorded on an AVX2-only machine, differs by up to 0.073 nats on a Xeon with AMX (2026-12-08)
+PROBE_TOL = 0.15
+
+
 def test_the_shipped_prior_loads_and_gives_its_recorded_outputs(capsys):
     """Every shipped model loads under the current code (a change of architecture fails here) and a fixed input
     gives the outputs recorded when it was exported."""
@@ -71,10 +76,17 @@ def test_the_shipped_prior_loads_and_gives_its_recorded_outputs(capsys):
     for name in P.names():
         prov = P.provenance(f"pretrained:{name}")
         assert file_sha256(P.folder(f"pretrained:{name}") / "model.safetensors") == prov["sha256"], name
-        got = P.probe(SmallVLA.load(f"pretrained:{name}"))
+        model = SmallVLA.load(f"pretrained:{name}")
+        got = P.probe(model)
         assert got["greedy_first"] == prov["probe"]["greedy_first"], name
-        np.testing.assert_allclose(got["token_logprobs"], prov["probe"]["token_logprobs"], atol=0.05, err_msg=name)
-        np.testing.assert_allclose(got["value"], prov["probe"]["value"], atol=0.05, err_msg=name)
+        np.testing.assert_allclose(got["token_logprobs"], prov["probe"]["token_logprobs"], atol=PROBE_TOL, err_msg=name)
+        np.testing.assert_allclose(got["value"], prov["probe"]["value"], atol=PROBE_TOL, err_msg=name)
+        torch.manual_seed(0)
+        with torch.no_grad():  # the tolerance still catches a small change of the weights
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        moved = P.probe(model)["token_logprobs"]
+        assert np.abs(np.subtract(moved, prov["probe"]["token_logprobs"])).max() > PROBE_TOL, name
         for key in ("commands", "corpus", "zero_shot", "rl4vla_version"):
             assert prov[key], (name, key)
     prov = P.provenance("pretrained:small")
