@@ -21,8 +21,8 @@ def summarise(run: Path, window: int) -> str:
     if not updates:
         raise SystemExit(f"{run}: no update rows in metrics.jsonl")
     lines = [f"{run}: {len(updates)} updates, {updates[-1]['train/env_steps']:,} env steps"]
-    # train/success: the episodes that began each rollout (runs from 2026-12-08); before, it also counted refilled
-    # episodes, which finish only when they succeed early: train/success_with_refills in newer runs
+    # train/success: the episodes that began each rollout (runs from 2026-12-08); before, it also counted episodes
+    # refilled mid-rollout (rollouts longer than an episode only): train/success_with_refills in newer runs
     for key, label in (("train/success", "training success"), ("train/success_with_refills", "with refills")):
         if any(key in r for r in updates):
             succ = [r.get(key, np.nan) for r in updates]

@@ -604,8 +604,9 @@ def iteration(env, model: SmallVLA, ref: SmallVLA | None, opt: torch.optim.Optim
 def episode_metrics(roll: Rollout) -> dict:
     """Success and return of the rollout's finished episodes that began at its first step (train/success,
     train/return, train/episodes): every one of those finishes within the rollout, so their mean is unbiased. A
-    row refilled mid-rollout (PPO) finishes its new episode only if it succeeds before the rollout ends;
-    train/success_with_refills counts those too (the train/success of runs before 2026-12-08), which reads high."""
+    row refilled mid-rollout (PPO, when --num-steps exceeds --max-episode-steps) counts only if its new episode
+    ends before the rollout does; train/success_with_refills counts those too (the train/success of runs before
+    2026-12-08). With the defaults (80-step rollouts of 80-step episodes) no row is refilled and the two agree."""
     first = np.asarray(roll.episode_initial, bool)
     success, ret = np.asarray(roll.episode_success, float), np.asarray(roll.episode_return, float)
     out = {"train/episodes": int(first.sum()), "train/refill_episodes": int((~first).sum())}

@@ -27,9 +27,10 @@ class EpisodeStream:
     trains on the pinned evaluation episodes. `index` and `refill_index` are the resume state. pool > 0:
     episode k is sample_episode(condition, seed, k % pool), a fixed set of initial states cycled through.
 
-    Rows that begin a rollout draw from `draw`; rows refilled mid-rollout (PPO) from `refill`, a part of the
-    stream of its own (indices from REFILL_BASE). So the episodes that begin rollout u are the same in every run
-    with this seed and batch, however often each run's policy succeeded early: runs pair scene by scene.
+    Rows that begin a rollout draw from `draw`; rows refilled mid-rollout (PPO with rollouts longer than an
+    episode) from `refill`, a part of the stream of its own (indices from REFILL_BASE). So the episodes that begin
+    rollout u are the same in every run with this seed and batch, however each run's episodes ended: runs pair
+    scene by scene.
     """
 
     REFILL_BASE = 1 << 40  # far beyond any run's draws
@@ -88,8 +89,8 @@ class Rollout:
     token_logprobs: np.ndarray | None = None  # (T, N, 7) float32 behaviour log-prob of each token, when given
     episode_success: list[bool] = field(default_factory=list)  # one entry per finished (valid) episode
     episode_return: list[float] = field(default_factory=list)
-    # per finished episode: it began at the rollout's first step. Those always finish within an 80-step rollout; an
-    # episode refilled mid-rollout finishes only if it succeeds early, so counting it biases success upward
+    # per finished episode: it began at the rollout's first step. Those always finish within the rollout when it is
+    # as long as an episode; one refilled mid-rollout counts only if it ends in time, which favours early successes
     episode_initial: list[bool] = field(default_factory=list)
     episode_row: list[int] = field(default_factory=list)  # per finished episode: its env row
     sim_s: float = 0.0  # seconds in env.reset / env.step
