@@ -383,7 +383,7 @@ def test_ppo_debug_run_writes_outputs_and_resumes_exactly(init_ckpt, tmp_path):
     logged = (tmp_path / "resumed" / "episodes.jsonl").read_text()
     assert logged == (tmp_path / "straight" / "episodes.jsonl").read_text()
     lines = [json.loads(line) for line in logged.splitlines()]
-    assert [x["step"] for x in lines] == [24, 48]
+    assert [(x["step"], x["update"]) for x in lines] == [(24, 1), (48, 2)]
     assert [[e["index"] for e in x["episodes"]] for x in lines] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert {"train/success", "losses/value", "losses/approx_kl", "losses/clip_frac", "losses/explained_variance",
             "time/env_steps_per_s", "time/sim_s", "time/policy_s", "time/update_s",

@@ -696,7 +696,7 @@ def train_rl(cfg: RLConfig) -> dict:
                         "time/update_s": t2 - t1, "time/env_steps_per_s": roll.env_steps / (t1 - t0),
                         "time/update_samples_per_s": metrics["train/update_samples"] / max(t2 - t1, 1e-9)}
             logger.log(c["env_steps"], metrics)
-            logger.log_episodes(c["env_steps"], roll.initial_outcomes())
+            logger.log_episodes(c["env_steps"], c["updates"], roll.initial_outcomes())
             bar.update(min(c["env_steps"], cfg.env_steps) - bar.n)
             bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3g}" for k in (
                 "train/success", "losses/policy", "losses/dpo", "time/env_steps_per_s") if k in metrics})

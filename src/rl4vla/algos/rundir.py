@@ -91,9 +91,9 @@ class RunLogger:
             for k, v in metrics.items():
                 self.tb.add_scalar(k, v, step)
 
-    def log_episodes(self, step: int, episodes: list[dict]) -> None:
-        """One line of episodes.jsonl: {"step", "episodes": [{"row", "index", "success"}, ...]}."""
-        self.episodes.write(json.dumps({"step": step, "episodes": episodes}) + "\n")
+    def log_episodes(self, step: int, update: int, episodes: list[dict]) -> None:
+        """One line of episodes.jsonl: {"step", "update", "episodes": [{"row", "index", "success"}, ...]}."""
+        self.episodes.write(json.dumps({"step": step, "update": update, "episodes": episodes}) + "\n")
         self.episodes.flush()
 
     def close(self) -> None:

@@ -225,10 +225,17 @@ def load_results(path: str | os.PathLike) -> dict:
     return doc
 
 
+def _episode_lines(run: Path) -> list[dict]:
+    """The lines of a run's episodes.jsonl, each with its update number (1-based; the line's position in logs
+    that did not record it)."""
+    log = run / "episodes.jsonl"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    return [{"update": i + 1, **x} for i, x in enumerate(lines)]
+
+
 def logged_updates(run: str | os.PathLike) -> int:
-    """Updates an RL run logged in its episodes.jsonl (0 without one)."""
-    log = Path(run) / "episodes.jsonl"
-    return sum(1 for line in log.read_text().splitlines() if line.strip()) if log.exists() else 0
+    """The last update an RL run logged in its episodes.jsonl (0 without one)."""
+    return max((x["update"] for x in _episode_lines(Path(run))), default=0)
 
 
 def training_results(run: str | os.PathLike, updates: tuple[int, int] | None = None) -> dict:
@@ -247,17 +254,17 @@ def training_results(run: str | os.PathLike, updates: tuple[int, int] | None = N
         raise ValueError(f"{run}: no episodes.jsonl and config.json: not an RL run directory, or one written before "
                          "rl4vla logged training episodes (2026-12-08)")
     cfg = json.loads(config.read_text())
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    first, last = updates or (1, len(lines))
+    lines = _episode_lines(run)
+    first, last = updates or (1, logged_updates(run))
     if not 1 <= first <= last:
         raise ValueError(f"updates must be FIRST LAST with 1 <= FIRST <= LAST, got {first} {last}")
-    chosen = lines[first - 1:last]
+    chosen = [x for x in lines if first <= x["update"] <= last]
     if not chosen:
-        raise ValueError(f"{run}: updates {first}-{last} are past its {len(lines)} logged updates")
+        raise ValueError(f"{run}: updates {first}-{last} are past its {logged_updates(run)} logged updates")
     cond = resolve_conditions([cfg["condition"]])[0]
     outcomes = [e for line in chosen for e in line["episodes"]]
     episodes = [sample_episode(cond, cfg["episode_seed"], e["index"]) for e in outcomes]
-    done = first + len(chosen) - 1
+    done = chosen[-1]["update"]
     doc = make_results(episodes, [e["success"] for e in outcomes],
                        policy={"spec": str(run), "kind": "training-episodes"},
                        label=f"{run.name} (training, updates {first}-{done})",
