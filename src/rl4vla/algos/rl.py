@@ -191,7 +191,7 @@ class RLConfig:
     the study's setting from the DAgger warm-up (0.281 over three evaluations), 204,800 env steps: 0.305 / 0.328
     with the warm-up's demos and corpus (two seeds, p 0.33) vs plain PPO's 0.273 over three seeds (p 0.25 between
     them). Paired with plain PPO on the same training scenes (another machine): ahead in updates 41-80 (p 0.027),
-    behind in 81-140 (0.284 vs 0.305, p 0.13), and 0.367 vs 0.391 held out at 358,400 env steps; it holds the
+    behind in 81-160 (0.291 vs 0.320, p 0.020), and 0.367 vs 0.383 held out at 409,600 env steps; it holds the
     policy's entropy near the prior's (docs/measurements/rl-ladder.md): not a default"""
     bc_coef: float = 1.0
     """weight of the co-training SFT loss (--bc-data)"""
