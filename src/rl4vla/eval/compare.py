@@ -35,22 +35,22 @@ def training_arms(a: Sequence[str], b: Sequence[str], updates: tuple[int, int] |
             raise ValueError("--updates selects the training episodes of RL run directories; A and B are results "
                              "files")
         return list(a), list(b)
-    stream = ("condition", "episode_seed", "episode_pool", "algo", "group_size", "same_init")
-    configs = {p: json.loads((Path(p) / "config.json").read_text()) if (Path(p) / "config.json").exists() else {}
-               for p in runs}
-    for p, c in configs.items():
-        ref = configs[runs[0]]
-        for k in stream:
-            if c.get(k) != ref.get(k):
-                raise ValueError(f"{p} and {runs[0]} drew different training scenes: {k} {c.get(k)!r} != "
-                                 f"{ref.get(k)!r}; runs pair on their training episodes only with the same {k}")
-        if (c.get("env") or {}).get("num_envs") != (ref.get("env") or {}).get("num_envs"):
-            raise ValueError(f"{p} and {runs[0]} drew different training scenes: --env.num-envs "
-                             f"{c.get('env', {}).get('num_envs')} != {ref.get('env', {}).get('num_envs')}")
+
+    def scenes(p: str) -> dict:  # what decides the scenes each update begins on
+        c = json.loads((Path(p) / "config.json").read_text()) if (Path(p) / "config.json").exists() else {}
+        keys = ("condition", "episode_seed", "episode_pool", "algo", "group_size", "same_init")
+        return {**{k: c.get(k) for k in keys}, "env.num_envs": (c.get("env") or {}).get("num_envs")}
+
+    ref = scenes(runs[0])
+    for p in runs[1:]:
+        for k, v in scenes(p).items():
+            if v != ref[k]:
+                raise ValueError(f"{p} and {runs[0]} drew different training scenes: {k} {v!r} != {ref[k]!r}; runs "
+                                 f"pair on their training episodes only with the same {k}")
     if updates is None:
         updates = (1, min(logged_updates(p) for p in runs))
-    return ([training_results(p, updates) if p in configs else p for p in a],
-            [training_results(p, updates) if p in configs else p for p in b])
+    return ([training_results(p, updates) if p in runs else p for p in a],
+            [training_results(p, updates) if p in runs else p for p in b])
 
 
 def run_outcomes(docs_a: Sequence[dict], docs_b: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -255,12 +255,13 @@ def training_results(run: str | os.PathLike, updates: tuple[int, int] | None = N
                          "rl4vla logged training episodes (2026-12-08)")
     cfg = json.loads(config.read_text())
     lines = _episode_lines(run)
-    first, last = updates or (1, logged_updates(run))
+    logged = max((x["update"] for x in lines), default=0)
+    first, last = updates or (1, logged)
     if not 1 <= first <= last:
         raise ValueError(f"updates must be FIRST LAST with 1 <= FIRST <= LAST, got {first} {last}")
     chosen = [x for x in lines if first <= x["update"] <= last]
     if not chosen:
-        raise ValueError(f"{run}: updates {first}-{last} are past its {logged_updates(run)} logged updates")
+        raise ValueError(f"{run}: updates {first}-{last} are past its {logged} logged updates")
     cond = resolve_conditions([cfg["condition"]])[0]
     outcomes = [e for line in chosen for e in line["episodes"]]
     episodes = [sample_episode(cond, cfg["episode_seed"], e["index"]) for e in outcomes]
